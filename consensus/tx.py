@@ -1,0 +1,520 @@
+"""Transactions: the signed records of design section 2 (normative).
+
+A transaction is a JSON object with exactly these fields::
+
+    version    int  1
+    network    str  the network name, 1..128 characters (``check_tx`` compares it)
+    kind       str  dataset | model | inference | attestation | revocation
+    payload    obj  kind-specific; the pydantic models below state its fields
+    signer     str  raw Ed25519 public key, 64 lowercase hex
+    nonce      int  0 <= nonce < 2**53
+    timestamp  int  client time in ms since the epoch, 0 <= t < 2**53
+    signature  str  Ed25519 signature, 128 lowercase hex
+
+Context-free rules, with their reject codes:
+
+- ``bad-tx-schema``: exact key sets at the top level and in every payload object; strict
+  JSON types (a bool is not an int, nor is a float; null is no value for a named field);
+  strings non-empty and bounded; lists at most 64 entries; digests ``sha256:<64 hex>``;
+  references are txids (64 lowercase hex).
+- ``bad-json``: the transaction has an RFC 8785 form: every number is I-JSON (no NaN or
+  infinity; a number written as an integer, e.g. the float 2.0**53 that RFC 8785 writes
+  as 9007199254740992, lies within +-(2**53 - 1)), strings are valid Unicode, and JSON
+  containers nest at most ``MAX_JSON_DEPTH`` deep (the transaction object is depth 1).
+- ``tx-too-large``: ``len(leaf_bytes) <= MAX_TX_BYTES`` (and ``<= params.max_tx_bytes``).
+- ``bad-signature``: Ed25519 over ``SIGNING_DOMAIN + body_bytes`` by a valid ``signer``.
+- ``wrong-network``: ``network == params.network``.
+
+``body`` is the transaction without ``signature``, ``body_bytes`` its RFC 8785 bytes,
+``txid`` the SHA-256 hex of ``body_bytes``, and ``leaf_bytes`` the RFC 8785 bytes of the
+whole transaction (the Merkle leaf). Rules about other records (references, nonces,
+revocations) live in ``consensus.ledger``.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import math
+import re
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Annotated, Any, Literal
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic_core import PydanticCustomError
+
+from consensus.encoding import MAX_SAFE_INTEGER, canonical_json, sha256_hex
+from consensus.errors import InvalidTx
+from consensus.keys import public_key_from_hex, public_key_hex
+from consensus.params import ConsensusParams
+
+__all__ = [
+    "DIGEST_PATTERN",
+    "KINDS",
+    "MAX_JSON_DEPTH",
+    "MAX_LIST_LEN",
+    "MAX_TX_BYTES",
+    "PAYLOAD_MODELS",
+    "ROLES",
+    "SIGNING_DOMAIN",
+    "TXID_PATTERN",
+    "TX_VERSION",
+    "AttestationPayload",
+    "DatasetPayload",
+    "InferencePayload",
+    "ModelInput",
+    "ModelPayload",
+    "RevocationPayload",
+    "Transaction",
+    "check_tx",
+    "digest_of_bytes",
+    "is_digest",
+    "is_txid",
+    "sign_tx",
+    "signing_message",
+    "verify_signature",
+]
+
+TX_VERSION = 1
+KINDS = ("dataset", "model", "inference", "attestation", "revocation")
+ROLES = ("training_data", "validation_data", "test_data", "base_model", "other")
+MAX_TX_BYTES = 8192
+MAX_LIST_LEN = 64
+MAX_JSON_DEPTH = 32
+SIGNING_DOMAIN = b"ailedger/tx/v1\n"
+DIGEST_PATTERN = r"^sha256:[0-9a-f]{64}$"
+TXID_PATTERN = r"^[0-9a-f]{64}$"
+_NUMBER_LIMIT = 2**53
+_DIGEST_RE = re.compile(DIGEST_PATTERN[1:-1])
+_TXID_RE = re.compile(TXID_PATTERN[1:-1])
+_SIGNATURE_RE = re.compile(r"[0-9a-f]{128}")
+
+# ---------------------------------------------------------------------------- payloads
+
+Name = Annotated[str, Field(min_length=1, max_length=256)]
+Uri = Annotated[str, Field(min_length=1, max_length=2048)]
+Short = Annotated[str, Field(min_length=1, max_length=128)]
+Reason = Annotated[str, Field(min_length=1, max_length=512)]
+Digest = Annotated[str, Field(pattern=DIGEST_PATTERN)]
+Ref = Annotated[str, Field(pattern=TXID_PATTERN)]
+Role = Literal["training_data", "validation_data", "test_data", "base_model", "other"]
+JsonObject = dict[str, Any]
+
+
+class _Strict(BaseModel):
+    """Exact keys, strict JSON types, and no ``null`` for a field: omit it instead."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _not_null(cls, value: Any) -> Any:
+        if value is None:
+            raise PydanticCustomError("not_null", "must not be null (omit the field instead)")
+        return value
+
+
+class DatasetPayload(_Strict):
+    name: Name
+    digest: Digest
+    size: Annotated[int, Field(ge=0, le=MAX_SAFE_INTEGER)] | None = None
+    uri: Uri | None = None
+    license: Short | None = None
+    derived_from: Annotated[list[Ref], Field(max_length=MAX_LIST_LEN)] | None = None
+    metadata: JsonObject | None = None
+
+
+class ModelInput(_Strict):
+    ref: Ref
+    role: Role
+
+
+class ModelPayload(_Strict):
+    name: Name
+    digest: Digest
+    version: Short | None = None
+    framework: Short | None = None
+    inputs: Annotated[list[ModelInput], Field(max_length=MAX_LIST_LEN)] | None = None
+    hyperparameters: JsonObject | None = None
+    code_digest: Digest | None = None
+    metrics: JsonObject | None = None
+    metadata: JsonObject | None = None
+
+
+class InferencePayload(_Strict):
+    model: Ref
+    input_digest: Digest
+    output_digest: Digest
+    metadata: JsonObject | None = None
+
+
+class AttestationPayload(_Strict):
+    subject: Ref
+    type: Short
+    result: JsonObject
+    metadata: JsonObject | None = None
+
+
+class RevocationPayload(_Strict):
+    subject: Ref
+    reason: Reason | None = None
+
+
+PAYLOAD_MODELS: dict[str, type[_Strict]] = {
+    "dataset": DatasetPayload,
+    "model": ModelPayload,
+    "inference": InferencePayload,
+    "attestation": AttestationPayload,
+    "revocation": RevocationPayload,
+}
+
+_PATTERN_WORDS = {
+    DIGEST_PATTERN: 'must be "sha256:" followed by 64 lowercase hex characters',
+    TXID_PATTERN: "must be a txid: 64 lowercase hex characters",
+}
+
+
+def _payload_error(kind: str, exc: ValidationError) -> InvalidTx:
+    """``bad-tx-schema`` naming the field of the first pydantic error and what is wrong."""
+    err = exc.errors(include_url=False)[0]
+    path = "payload" + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in err["loc"])
+    if err["type"] == "missing":
+        what = "required field missing"
+    elif err["type"] == "extra_forbidden":
+        what = "unknown field"
+    elif err["type"] == "string_pattern_mismatch":
+        what = _PATTERN_WORDS[err["ctx"]["pattern"]]
+    else:
+        what = err["msg"][:1].lower() + err["msg"][1:]
+    return InvalidTx("bad-tx-schema", f"{path}: {what} ({kind} payload)")
+
+
+# ----------------------------------------------------------------- canonical bytes, fast
+
+_SAFE_INTEGERS = range(-MAX_SAFE_INTEGER, MAX_SAFE_INTEGER + 1)
+_INTEGRAL_FLOATS_AS_DIGITS = 1e21  # RFC 8785 (ECMAScript) writes smaller integral floats as digits
+_ENCODER = json.JSONEncoder(
+    ensure_ascii=False, allow_nan=False, sort_keys=True, separators=(",", ":")
+)
+
+
+def _is_plain(value: Any, depth: int) -> bool:
+    """True if the stdlib encoder writes ``value`` byte for byte as RFC 8785 does.
+
+    It does for str, bool and None; for ints within I-JSON range; for finite floats whose
+    ``repr`` is plain decimal (no exponent, no trailing ".0": then both print the shortest
+    round-tripping digits the same way); for dicts with ASCII keys (code-point order is
+    then UTF-16 order) and for lists, of such values. Anything else goes to ``rfc8785``.
+    Raises ``bad-json`` past ``MAX_JSON_DEPTH``, before any recursive encoder could hit
+    the interpreter's recursion limit; so it visits every value, with no short cut.
+    """
+    kind = type(value)
+    if kind is str or kind is bool or value is None:
+        return True
+    if kind is int:
+        return value in _SAFE_INTEGERS
+    if kind is float:
+        if _INTEGRAL_FLOATS_AS_DIGITS > abs(value) > MAX_SAFE_INTEGER and value.is_integer():
+            # RFC 8785 writes 2.0**53 as the digits 9007199254740992: parsed back, that is
+            # an integer out of I-JSON range. Refuse it now, so that validity depends only
+            # on the canonical bytes (else a block could be valid in one node's memory and
+            # invalid after the JSON round trip to its peers).
+            raise InvalidTx("bad-json", f"{value!r} is an integer beyond +-(2**53 - 1)")
+        text = repr(value)
+        return math.isfinite(value) and "e" not in text and not text.endswith(".0")
+    if kind is dict or kind is list:
+        if depth > MAX_JSON_DEPTH:
+            raise InvalidTx("bad-json", f"JSON nested deeper than {MAX_JSON_DEPTH} levels")
+        if kind is list:
+            return all([_is_plain(item, depth + 1) for item in value])
+        values_plain = all([_is_plain(item, depth + 1) for item in value.values()])
+        return values_plain and all(type(k) is str and k.isascii() for k in value)
+    return False
+
+
+def _encode(value: Any, plain: bool) -> bytes:
+    """RFC 8785 bytes of ``value``: the C encoder if ``plain``, else ``rfc8785``."""
+    if plain:
+        try:
+            return _ENCODER.encode(value).encode("utf-8")
+        except UnicodeEncodeError:
+            pass  # a lone surrogate: let canonical_json name the problem
+    return canonical_json(value)
+
+
+def _canonical(value: Any) -> bytes:
+    """RFC 8785 bytes of any ``value`` (``bad-json`` if it has none)."""
+    return _encode(value, _is_plain(value, 1))
+
+
+# Free-form objects, the only parts of a schema-checked transaction that may hold
+# floats, big integers, deep nesting or non-ASCII keys.
+_FREE_FIELDS = {
+    "dataset": ("metadata",),
+    "model": ("hyperparameters", "metrics", "metadata"),
+    "inference": ("metadata",),
+    "attestation": ("result", "metadata"),
+    "revocation": (),
+}
+
+
+def _checked_leaf_bytes(obj: dict[str, Any]) -> bytes:
+    """RFC 8785 bytes of a schema-checked transaction, walking only its free-form objects."""
+    payload = obj["payload"]
+    fields = [name for name in _FREE_FIELDS[obj["kind"]] if name in payload]
+    # depth 3: transaction, payload, then the free-form object itself
+    return _encode(obj, all([_is_plain(payload[name], 3) for name in fields]))
+
+
+# -------------------------------------------------------------------------- top level
+
+_TOP_KEYS = frozenset(
+    ("version", "network", "kind", "payload", "signer", "nonce", "timestamp", "signature")
+)
+
+
+def _schema(field: str, what: str) -> InvalidTx:
+    return InvalidTx("bad-tx-schema", f"{field}: {what}")
+
+
+def _check_keys(obj: Any) -> None:
+    """The transaction is an object with exactly the eight top-level fields."""
+    if not isinstance(obj, dict):
+        raise _schema("transaction", f"must be a JSON object, not {type(obj).__name__}")
+    if obj.keys() != _TOP_KEYS:
+        missing = sorted(_TOP_KEYS - obj.keys())
+        if missing:
+            raise _schema(missing[0], "required field missing")
+        unknown = sorted(map(str, obj.keys() - _TOP_KEYS))
+        raise _schema(unknown[0], "unknown field")
+
+
+def _check_counter(obj: dict[str, Any], field: str) -> None:
+    value = obj[field]
+    if type(value) is not int:
+        raise _schema(field, f"must be an integer, not {type(value).__name__}")
+    if not 0 <= value < _NUMBER_LIMIT:
+        raise _schema(field, "must be in [0, 2**53)")
+
+
+def _check_top(obj: Any) -> None:
+    """Every top-level field has its exact JSON type and range (payload aside)."""
+    _check_keys(obj)
+    if type(obj["version"]) is not int or obj["version"] != TX_VERSION:
+        raise _schema("version", f"must be the integer {TX_VERSION}")
+    network = obj["network"]
+    if type(network) is not str or not 1 <= len(network) <= 128:
+        raise _schema("network", "must be a string of 1 to 128 characters")
+    if type(obj["kind"]) is not str or obj["kind"] not in PAYLOAD_MODELS:
+        raise _schema("kind", f"must be one of {', '.join(KINDS)}")
+    if not isinstance(obj["payload"], dict):
+        raise _schema("payload", "must be a JSON object")
+    if type(obj["signer"]) is not str or not _TXID_RE.fullmatch(obj["signer"]):
+        raise _schema("signer", "must be 64 lowercase hex characters")
+    _check_counter(obj, "nonce")
+    _check_counter(obj, "timestamp")
+    if type(obj["signature"]) is not str or not _SIGNATURE_RE.fullmatch(obj["signature"]):
+        raise _schema("signature", "must be 128 lowercase hex characters")
+
+
+# ------------------------------------------------------------------------ transaction
+
+_REF_FIELDS = {"inference": "model", "attestation": "subject", "revocation": "subject"}
+
+
+@dataclass(frozen=True)
+class Transaction:
+    """A well-formed transaction; build it with ``from_json`` or ``sign_tx``.
+
+    ``payload`` is the object as received, so the canonical bytes are exactly the signed
+    ones; treat it as read-only. ``to_json`` returns a fresh copy.
+    """
+
+    version: int
+    network: str
+    kind: str
+    payload: dict[str, Any]
+    signer: str
+    nonce: int
+    timestamp: int
+    signature: str
+
+    def __hash__(self) -> int:
+        return hash(self.leaf_bytes)
+
+    @cached_property
+    def body(self) -> dict[str, Any]:
+        """The transaction without its signature: what is signed and hashed."""
+        return {
+            "version": self.version,
+            "network": self.network,
+            "kind": self.kind,
+            "payload": self.payload,
+            "signer": self.signer,
+            "nonce": self.nonce,
+            "timestamp": self.timestamp,
+        }
+
+    @cached_property
+    def leaf_bytes(self) -> bytes:
+        """RFC 8785 bytes of the whole transaction: the Merkle leaf."""
+        return _canonical({**self.body, "signature": self.signature})
+
+    @cached_property
+    def body_bytes(self) -> bytes:
+        """RFC 8785 bytes of ``body``, cut out of ``leaf_bytes`` so the two always agree.
+
+        RFC 8785 sorts keys, so the "signature" member sits between "payload" and
+        "signer" with a comma after it; the last match is the top-level one, as only hex
+        and integers follow it.
+        """
+        member = b'"signature":' + _canonical(self.signature) + b","
+        leaf = self.leaf_bytes
+        at = leaf.rindex(member)
+        return leaf[:at] + leaf[at + len(member) :]
+
+    @cached_property
+    def txid(self) -> str:
+        """Lowercase hex SHA-256 of ``body_bytes``."""
+        return sha256_hex(self.body_bytes)
+
+    @property
+    def size(self) -> int:
+        """Canonical size: ``len(leaf_bytes)``."""
+        return len(self.leaf_bytes)
+
+    def to_json(self) -> dict[str, Any]:
+        """A fresh JSON object of the transaction (safe to modify)."""
+        result: dict[str, Any] = json.loads(self.leaf_bytes)
+        return result
+
+    def refs(self) -> list[tuple[str, str]]:
+        """(referenced txid, its role) in payload order.
+
+        Roles: "derived_from" (dataset), the input's role (model), "model" (inference),
+        "subject" (attestation, revocation).
+        """
+        payload = self.payload
+        if self.kind == "dataset":
+            return [(ref, "derived_from") for ref in payload.get("derived_from", ())]
+        if self.kind == "model":
+            return [(item["ref"], item["role"]) for item in payload.get("inputs", ())]
+        field = _REF_FIELDS[self.kind]
+        return [(payload[field], field)]
+
+    @classmethod
+    def from_json(cls, obj: Any) -> Transaction:
+        """Validate a parsed JSON object and canonicalise it.
+
+        Raises ``InvalidTx`` with ``bad-tx-schema``, ``bad-json`` or ``tx-too-large``.
+        The signature is not checked here: see ``verify_signature`` and ``check_tx``.
+        """
+        _check_top(obj)
+        kind = obj["kind"]
+        try:
+            PAYLOAD_MODELS[kind].__pydantic_validator__.validate_python(obj["payload"])
+        except ValidationError as exc:
+            raise _payload_error(kind, exc) from None
+        tx = cls(**obj)
+        tx.__dict__["leaf_bytes"] = _checked_leaf_bytes(obj)  # seeds the cached property
+        if tx.size > MAX_TX_BYTES:
+            raise InvalidTx(
+                "tx-too-large",
+                f"canonical size {tx.size} bytes exceeds {MAX_TX_BYTES}",
+                txid=tx.txid,
+            )
+        return tx
+
+
+# -------------------------------------------------------------------------- signatures
+
+
+def signing_message(body_bytes: bytes) -> bytes:
+    """What the signer signs: the domain tag, then the canonical body."""
+    return SIGNING_DOMAIN + body_bytes
+
+
+def sign_tx(
+    private_key: Ed25519PrivateKey,
+    *,
+    network: str,
+    kind: str,
+    payload: dict[str, Any],
+    nonce: int,
+    timestamp: int,
+) -> Transaction:
+    """Build, validate and sign a transaction (``InvalidTx`` if it would be malformed)."""
+    body = {
+        "version": TX_VERSION,
+        "network": network,
+        "kind": kind,
+        "payload": payload,
+        "signer": public_key_hex(private_key),
+        "nonce": nonce,
+        "timestamp": timestamp,
+    }
+    draft = Transaction.from_json({**body, "signature": "00" * 64})
+    signature = private_key.sign(signing_message(draft.body_bytes)).hex()
+    return Transaction.from_json({**body, "signature": signature})
+
+
+@functools.lru_cache(maxsize=4096)
+def _signer_key(signer: str) -> Ed25519PublicKey:
+    """The signer's key; ``verify`` itself refuses points off the curve, so skip that here."""
+    return public_key_from_hex(signer, check_on_curve=False)
+
+
+def verify_signature(tx: Transaction) -> None:
+    """``bad-signature`` unless ``tx.signature`` is the signer's signature of its body.
+
+    A signer that is not a valid, canonical, large-order Ed25519 point fails too.
+    """
+    try:
+        key = _signer_key(tx.signer)
+    except InvalidTx as exc:
+        raise InvalidTx("bad-signature", exc.message, txid=tx.txid) from None
+    try:
+        key.verify(bytes.fromhex(tx.signature), signing_message(tx.body_bytes))
+    except (InvalidSignature, ValueError, TypeError):
+        raise InvalidTx(
+            "bad-signature", "signature does not verify for signer and body", txid=tx.txid
+        ) from None
+
+
+def check_tx(tx: Transaction, params: ConsensusParams) -> None:
+    """Context-free checks of a parsed transaction: network, size, then signature."""
+    if tx.network != params.network:
+        raise InvalidTx(
+            "wrong-network",
+            f"network is {tx.network!r}, this chain is {params.network!r}",
+            txid=tx.txid,
+        )
+    if tx.size > params.max_tx_bytes:
+        raise InvalidTx(
+            "tx-too-large",
+            f"canonical size {tx.size} bytes exceeds {params.max_tx_bytes}",
+            txid=tx.txid,
+        )
+    verify_signature(tx)
+
+
+# ---------------------------------------------------------------------------- helpers
+
+
+def digest_of_bytes(data: bytes) -> str:
+    """The design's digest form of ``data``: ``"sha256:" + hex``."""
+    return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+def is_digest(value: object) -> bool:
+    """True for ``"sha256:"`` followed by 64 lowercase hex characters."""
+    return isinstance(value, str) and _DIGEST_RE.fullmatch(value) is not None
+
+
+def is_txid(value: object) -> bool:
+    """True for 64 lowercase hex characters (a txid, a signer, a block hash)."""
+    return isinstance(value, str) and _TXID_RE.fullmatch(value) is not None

@@ -1,0 +1,56 @@
+"""The app factory: ``create_app(settings)`` builds one node's HTTP API.
+
+The node starts and stops with the app's lifespan; nothing is created at import time, so
+a test process can run several apps side by side.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
+from node.api.errors import error_body, install_error_handlers
+from node.api.middleware import BodyLimit, RateLimit
+from node.api.routes import admin, chain, records, transactions
+from node.config import Settings
+from node.daemon import Node
+from node.version import VERSION
+
+__all__ = ["create_app"]
+
+
+def create_app(settings: Settings, *, node: Node | None = None) -> FastAPI:
+    node = node or Node(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await node.start()
+        try:
+            yield
+        finally:
+            await node.stop()
+
+    app = FastAPI(
+        title="ailedger",
+        version=VERSION,
+        summary="A peer-to-peer proof-of-work provenance ledger for AI artifacts",
+        lifespan=lifespan,
+    )
+    app.state.node = node
+    install_error_handlers(app)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
+        return JSONResponse(error_body("internal-error", "unexpected error; see the node log"),
+                            status_code=500)
+
+    for module in (chain, transactions, records, admin):
+        app.include_router(module.router)
+    app.add_middleware(RateLimit, rate=settings.rate_limit_per_s, burst=settings.rate_limit_burst)
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    return app
+
+

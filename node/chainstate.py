@@ -1,0 +1,273 @@
+"""The chain state: one path for every block, mined, pushed or synced.
+
+``process_header`` accepts a header into the block tree after its context-free and
+contextual checks. ``process_block`` adds the body, then ``activate_best_chain`` moves
+the active chain to the most-work candidate: the whole switch (disconnect to the fork
+point, connect the new branch, ledger rules checked block by block) happens inside one
+storage transaction, so either all of it commits or nothing changes. A block that fails
+is marked invalid with its descendants and the next-best candidate is tried.
+
+Runs on one thread (the node's chain worker); nothing here is async.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Container
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from consensus.block import Block, Header
+from consensus.chain import ActiveChain, BlockTree, Entry, Status
+from consensus.errors import BlockNotFound, BlockTooNew, InvalidBlock
+from consensus.genesis import genesis_header
+from consensus.params import ConsensusParams
+from consensus.pow import bits_to_target, block_work, next_bits
+from consensus.validation import (
+    check_block,
+    check_header,
+    connect_block_ledger,
+    contextual_check_header,
+)
+from node.store import Store
+
+__all__ = ["BlockOutcome", "BlockResult", "ChainState", "Reorg"]
+
+log = logging.getLogger(__name__)
+
+# Failures of the body that do not condemn the header: the same header with the right
+# transactions is still a valid block (a mutated block keeps its hash; CVE-2012-2459).
+_MUTATION_CODES = frozenset({"bad-merkle-root", "bad-txns-duplicate", "bad-blk-length",
+                             "bad-blk-size"})
+
+
+class BlockOutcome(StrEnum):
+    ACCEPTED = "accepted"
+    """Stored; it is on the active chain or on a side branch (see ``BlockResult``)."""
+    DUPLICATE = "duplicate"
+    NEED_PARENTS = "need-parents"
+    TOO_NEW = "too-new"
+    REJECTED = "rejected"
+
+
+@dataclass
+class Reorg:
+    """How the active chain moved: blocks disconnected (old tip first) and connected."""
+
+    disconnected: list[Block] = field(default_factory=list)
+    connected: list[Block] = field(default_factory=list)
+
+
+@dataclass
+class BlockResult:
+    outcome: BlockOutcome
+    hash: str
+    code: str | None = None
+    message: str | None = None
+    reorg: Reorg = field(default_factory=Reorg)
+    invalid: list[str] = field(default_factory=list)
+    """Hashes found invalid while activating (their senders should be discouraged)."""
+
+    @property
+    def active(self) -> bool:
+        """True when the block is now on the active chain."""
+        return any(b.hash == self.hash for b in self.reorg.connected)
+
+
+def header_work(header: Header) -> int:
+    return block_work(bits_to_target(header.bits))
+
+
+class ChainState:
+    def __init__(self, store: Store, params: ConsensusParams, clock: Callable[[], int]) -> None:
+        self.store = store
+        self.params = params
+        self.clock = clock
+        genesis = genesis_header(params)
+        self.tree = BlockTree(genesis, header_work(genesis))
+        self._load_tree()
+        tip_hash, _ = store.tip()
+        tip = self.tree.get(tip_hash)
+        if tip is None:
+            raise RuntimeError(f"store tip {tip_hash} is not in the header tree")
+        self.active = ActiveChain(tip)
+
+    def _load_tree(self) -> None:
+        """Rebuild the tree from the stored headers and statuses, without re-validating."""
+        for header, _work, status, _seq in self.store.load_headers():
+            if header.height == 0:
+                continue
+            try:
+                self.tree.add_header(header, header_work(header))
+            except InvalidBlock:
+                continue  # a descendant of an invalid block: recorded invalid already
+            if status == Status.VALID:
+                self.tree.set_valid(header.hash)
+            elif status == Status.DATA:
+                self.tree.set_data(header.hash)
+            elif status == Status.INVALID:
+                self.tree.set_invalid(header.hash)
+
+    # --- reads ---------------------------------------------------------------------------
+
+    @property
+    def tip(self) -> Entry:
+        return self.active.tip
+
+    @property
+    def height(self) -> int:
+        return self.active.height
+
+    # --- headers -------------------------------------------------------------------------
+
+    def process_header(self, header: Header) -> Entry:
+        """Accept a header into the tree, or raise InvalidBlock / BlockTooNew / BlockNotFound."""
+        known = self.tree.get(header.hash)
+        if known is not None:
+            if known.status is Status.INVALID:
+                raise InvalidBlock("duplicate-invalid", f"block {header.hash} is known invalid")
+            return known
+        check_header(header, self.params)
+        parent = self.tree.get(header.prev_hash)
+        if parent is None:
+            raise BlockNotFound(f"parent {header.prev_hash} of {header.hash} is unknown")
+        if parent.status is Status.INVALID:
+            self._add_header(header, parent)  # raises bad-prevblk after recording it
+        mtp = self.tree.median_time_past(parent, self.params.median_time_span)
+        contextual_check_header(header, parent, mtp, self.clock(), self.params)
+        return self._add_header(header, parent)
+
+    def _add_header(self, header: Header, parent: Entry) -> Entry:
+        try:
+            entry = self.tree.add_header(header, header_work(header))
+        except InvalidBlock as exc:
+            if exc.code == "bad-prevblk":
+                self.store.put_header(header, parent.chain_work + header_work(header),
+                                      Status.INVALID, None)
+            raise
+        self.store.put_header(header, entry.chain_work, entry.status, entry.sequence)
+        return entry
+
+    # --- blocks --------------------------------------------------------------------------
+
+    def process_block(self, block: Block, *, verified: Container[str] = frozenset()) -> BlockResult:
+        """Validate, store and (if it wins) activate one block. Never raises for bad data."""
+        block_hash = block.hash
+        known = self.tree.get(block_hash)
+        if known is not None and known.status is Status.INVALID:
+            return BlockResult(BlockOutcome.REJECTED, block_hash, "duplicate-invalid",
+                               "block is known invalid")
+        if known is not None and known.status in (Status.DATA, Status.VALID):
+            return BlockResult(BlockOutcome.DUPLICATE, block_hash)
+        try:
+            entry = self.process_header(block.header)
+            check_block(block, self.params, verified=verified)
+        except BlockNotFound as exc:
+            return BlockResult(BlockOutcome.NEED_PARENTS, block_hash, "prev-blk-not-found",
+                               str(exc))
+        except BlockTooNew as exc:
+            return BlockResult(BlockOutcome.TOO_NEW, block_hash, exc.code, exc.message)
+        except InvalidBlock as exc:
+            if exc.code not in _MUTATION_CODES and block_hash in self.tree:
+                self._mark_invalid(block_hash)
+            return BlockResult(BlockOutcome.REJECTED, block_hash, exc.code, exc.message)
+        with self.store.transaction():
+            self.store.put_block(block)
+            self.tree.set_data(block_hash)
+            self.store.set_header_status(block_hash, entry.status, entry.sequence)
+        result = BlockResult(BlockOutcome.ACCEPTED, block_hash)
+        self.activate_best_chain(result)
+        if block_hash in result.invalid:
+            result.outcome = BlockOutcome.REJECTED
+        return result
+
+    def activate_best_chain(self, result: BlockResult) -> None:
+        """Move to the most-work candidate; mark failures invalid and try the next best.
+
+        A successful switch leaves the best candidate as the tip, so at most one switch
+        commits per call; failed ones roll back entirely.
+        """
+        while True:
+            best = self.tree.best_candidate(self.tip)
+            if best is self.tip:
+                return
+            disconnect, connect = self.tree.reorg_path(self.tip, best)
+            failure = self._switch(disconnect, connect, result.reorg)
+            if failure is None:
+                return
+            bad_hash, exc = failure
+            log.warning("block %s is invalid: %s", bad_hash, exc)
+            self._mark_invalid(bad_hash)
+            result.invalid.append(bad_hash)
+            if not result.code:
+                result.code, result.message = exc.code, exc.message
+
+    def _switch(
+        self, disconnect: list[Entry], connect: list[Entry], reorg: Reorg
+    ) -> tuple[str, InvalidBlock] | None:
+        """Disconnect then connect in one storage transaction; roll back on an invalid block."""
+        old_blocks = [self._block(e.hash) for e in disconnect]
+        new_blocks: list[Block] = []
+        try:
+            with self.store.transaction():
+                for block in old_blocks:
+                    self.store.disconnect_block(block)
+                for entry in connect:
+                    block = self._block(entry.hash)
+                    try:
+                        connect_block_ledger(self.store, block)
+                    except InvalidBlock as exc:
+                        raise _Abort(entry.hash, exc) from exc
+                    self.store.connect_block(block)
+                    if entry.status is not Status.VALID:
+                        self.store.set_header_status(entry.hash, Status.VALID, entry.sequence)
+                    new_blocks.append(block)
+        except _Abort as abort:
+            return abort.hash, abort.exc
+        for entry in connect:
+            self.tree.set_valid(entry.hash)
+        self.active.set_tip(connect[-1])
+        if disconnect:
+            log.info("reorg: %d blocks disconnected, %d connected, new tip %s at %d",
+                     len(disconnect), len(connect), self.tip.hash, self.tip.height)
+        reorg.disconnected, reorg.connected = old_blocks, new_blocks
+        return None
+
+    def _block(self, block_hash: str) -> Block:
+        block = self.store.get_block(block_hash)
+        if block is None:
+            raise RuntimeError(f"block {block_hash} has a DATA status but no stored body")
+        return block
+
+    def _mark_invalid(self, block_hash: str) -> None:
+        entry = self.tree.set_invalid(block_hash)
+        with self.store.transaction():
+            stack = [entry]
+            while stack:
+                walk = stack.pop()
+                self.store.set_header_status(walk.hash, Status.INVALID)
+                stack.extend(walk.children)
+
+    # --- templates -----------------------------------------------------------------------
+
+    def template_header(self, merkle_root: str, miner: str, now_ms: int) -> Header:
+        """A header (nonce 0) for a block on the current tip."""
+        tip = self.tip
+        mtp = self.tree.median_time_past(tip, self.params.median_time_span)
+        return Header(
+            version=1,
+            height=tip.height + 1,
+            prev_hash=tip.hash,
+            merkle_root=merkle_root,
+            timestamp=max(now_ms, mtp + 1),
+            bits=next_bits(tip.height, tip.timestamp, self.params),
+            miner=miner,
+            nonce=0,
+        )
+
+
+class _Abort(Exception):
+    def __init__(self, block_hash: str, exc: InvalidBlock) -> None:
+        self.hash = block_hash
+        self.exc = exc
+        super().__init__(block_hash)

@@ -1,0 +1,414 @@
+"""The ``ailedger`` command line (design §8): run a node, make keys, read the chain.
+
+Writing records (``register``, ``record``) lives in ``node.cli_records``; ``verify``,
+``lineage`` and ``status`` are here. Exit codes, for scripts:
+
+    0  done (``verify``: every record verified)
+    1  the node refused (an API error), or ``verify`` found nothing or something false
+    2  bad usage or input (a missing file, a bad key), or no node could be reached
+
+Every failure prints one line to stderr (``error: <code>: <message>``), never a traceback.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections import deque
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any, NoReturn
+
+import typer
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+from rich.tree import Tree
+
+from consensus.errors import InvalidTx
+from consensus.keys import private_key_to_pem, public_key_hex
+from node.client import ApiError, Client, NodeUnavailable
+from node.manifest import ArtifactError, artifact_size, digest_path, is_digest
+from node.verifier import RecordReport, VerifyReport, verify_artifact
+
+__all__ = ["app", "main"]
+
+DEFAULT_NODE = "http://127.0.0.1:8000"
+DEFAULT_KEY_FILE = "ailedger-key.pem"
+
+app = typer.Typer(
+    name="ailedger",
+    help="A peer-to-peer proof-of-work provenance ledger for AI artifacts.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+NodeOption = Annotated[
+    str, typer.Option("--node", envvar="AILEDGER_NODE", help="The node's API base URL.")
+]
+
+
+def fail(message: str, code: int = 1) -> NoReturn:
+    """Print one error line and exit with ``code``."""
+    err.print("[bold red]error:[/] " + escape(message))
+    raise typer.Exit(code)
+
+
+@contextmanager
+def failures() -> Iterator[None]:
+    """Turn the errors a command can meet into one line and an exit code."""
+    try:
+        yield
+    except NodeUnavailable as exc:
+        fail(f"cannot reach the node: {exc.message}", 2)
+    except ApiError as exc:
+        fail(f"{exc.code}: {exc.message}", 1)
+    except ArtifactError as exc:
+        fail(str(exc), 2)
+    except InvalidTx as exc:
+        fail(f"{exc.code}: {exc.message}", 2)
+    except TimeoutError as exc:
+        fail(str(exc), 1)
+
+
+def _plain(text: str) -> str:
+    """``text`` with rich markup escaped (a node's message is data, not markup)."""
+    return escape(text)
+
+
+# ---------------------------------------------------------------------- node
+
+
+@app.command()
+def node(
+    *,
+    network: Annotated[
+        str | None, typer.Option(envvar="AILEDGER_NETWORK", help="devnet (default) or regtest.")
+    ] = None,
+    host: Annotated[
+        str | None, typer.Option(envvar="AILEDGER_HOST", help="Listen address [127.0.0.1].")
+    ] = None,
+    port: Annotated[
+        int | None, typer.Option(envvar="AILEDGER_PORT", help="Listen port [8000].")
+    ] = None,
+    data_dir: Annotated[
+        Path | None,
+        typer.Option(envvar="AILEDGER_DATA_DIR", help="Where the chain lives [./ailedger-data]."),
+    ] = None,
+    peer: Annotated[
+        list[str] | None,
+        typer.Option(
+            envvar=["AILEDGER_PEER", "AILEDGER_PEERS"],
+            help="A seed peer's URL; repeatable (in the env: comma-separated).",
+        ),
+    ] = None,
+    listen_url: Annotated[
+        str | None,
+        typer.Option(envvar="AILEDGER_LISTEN_URL", help="The URL peers should use to reach us."),
+    ] = None,
+    mine: Annotated[
+        bool | None,
+        typer.Option("--mine/--no-mine", envvar="AILEDGER_MINE", help="Mine in the background."),
+    ] = None,
+    miner_workers: Annotated[
+        int | None,
+        typer.Option(envvar="AILEDGER_MINER_WORKERS", help="Miner processes [1]."),
+    ] = None,
+    miner_key: Annotated[
+        Path | None,
+        typer.Option(envvar="AILEDGER_MINER_KEY", help="PEM key named in mined headers."),
+    ] = None,
+    admin_token: Annotated[
+        str | None,
+        typer.Option(envvar="AILEDGER_ADMIN_TOKEN", help="Enables /v1/admin with this bearer."),
+    ] = None,
+    log_level: Annotated[
+        str | None,
+        typer.Option(envvar="AILEDGER_LOG_LEVEL", help="debug, info (default), warning, error."),
+    ] = None,
+) -> None:
+    """Run a node: the REST API, peer sync and gossip, and (with --mine) a miner."""
+    given: dict[str, Any] = {
+        "network": network,
+        "host": host,
+        "port": port,
+        "data_dir": data_dir,
+        "peers": _split_peers(peer),
+        "listen_url": listen_url,
+        "mine": mine,
+        "miner_workers": miner_workers,
+        "miner_key": miner_key,
+        "admin_token": admin_token,
+        "log_level": log_level.lower() if log_level else None,
+    }
+    from pydantic import ValidationError  # noqa: PLC0415 - only this command needs it
+
+    from node.config import Settings  # noqa: PLC0415 - keep `ailedger verify` light
+    from node.server import run  # noqa: PLC0415
+
+    try:
+        settings = Settings(**{k: v for k, v in given.items() if v is not None})
+    except ValidationError as exc:
+        problem = exc.errors()[0]
+        where = ".".join(str(p) for p in problem["loc"]) or "settings"
+        fail(f"bad setting {where}: {problem['msg']}", 2)
+    run(settings)
+
+
+def _split_peers(peers: list[str] | None) -> list[str] | None:
+    """``--peer`` values; one may hold several URLs separated by commas or spaces (the
+    form of ``AILEDGER_PEERS``)."""
+    if not peers:
+        return None
+    return [url for item in peers for url in item.replace(",", " ").split()]
+
+
+# ---------------------------------------------------------------------- keygen
+
+
+@app.command()
+def keygen(
+    out_file: Annotated[
+        Path,
+        typer.Option("--out", "-o", help="Where to write the private key (PEM, mode 0600)."),
+    ] = Path(DEFAULT_KEY_FILE),
+    force: Annotated[bool, typer.Option("--force", help="Overwrite an existing file.")] = False,
+) -> None:
+    """Make an Ed25519 signing key; print its public key (your signer id)."""
+    key = Ed25519PrivateKey.generate()
+    try:
+        write_private(out_file, private_key_to_pem(key), force=force)
+    except FileExistsError:
+        fail(f"{out_file} exists; pass --force to overwrite it", 2)
+    except OSError as exc:
+        fail(f"cannot write {out_file}: {exc.strerror or exc}", 2)
+    err.print(f"wrote private key to {out_file} (mode 0600); keep it secret")
+    out.print(public_key_hex(key))
+
+
+def write_private(path: Path, data: bytes, *, force: bool) -> None:
+    """Write ``data`` to a file that is mode 0600 from its first byte.
+
+    The file is created with mode 0600 and ``O_EXCL`` (never a umask-dependent default,
+    not even for an instant). With ``force`` it is written under a fresh temporary name
+    and then replaces ``path`` atomically, so an old file's looser mode is not inherited.
+    """
+    if force:
+        fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)  # 0600
+        target = Path(temporary)
+    else:
+        fd, target = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), path
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        if force:
+            os.replace(target, path)
+    except BaseException:
+        target.unlink(missing_ok=True)
+        raise
+
+
+# ---------------------------------------------------------------------- verify
+
+
+@app.command()
+def verify(
+    path: Annotated[str, typer.Argument(help="The file or directory (or a sha256: digest).")],
+    *,
+    nodes: Annotated[
+        list[str],
+        typer.Option("--node", envvar="AILEDGER_NODE", help="A node to ask; repeat for more."),
+    ],
+    confirmations: Annotated[int, typer.Option(min=1, help="Blocks required on top.")] = 1,
+    skip_symlinks: Annotated[bool, typer.Option(help="Leave links out of a directory.")] = False,
+    timeout: Annotated[float, typer.Option(help="Seconds per request.")] = 10.0,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+) -> None:
+    """Hash PATH and check its records against every node's proof-of-work headers."""
+    with failures():
+        digest = digest_of(path, skip_symlinks)
+        report = verify_artifact(digest, nodes, confirmations, timeout=timeout)
+    if as_json:
+        import json  # noqa: PLC0415
+
+        out.print_json(json.dumps(report.to_json()))
+    else:
+        print_report(report)
+    raise typer.Exit(0 if report.ok else 1)
+
+
+def digest_of(path: str, skip_symlinks: bool) -> str:
+    if is_digest(path) and not Path(path).exists():
+        return path
+    with hashing_progress(Path(path), skip_symlinks) as progress:
+        return digest_path(path, progress, skip_symlinks=skip_symlinks, on_skip=report_skipped)
+
+
+def report_skipped(name: str) -> None:
+    err.print(f"skipped symbolic link {name}", markup=False)
+
+
+def print_report(report: VerifyReport) -> None:
+    """The report for a person: the chain used, one small table per record, the verdict."""
+    out.print(f"digest  {report.digest}", markup=False)
+    if report.best_height is not None:
+        out.print(
+            f"chain   {report.network} at height {report.best_height} "
+            f"(tip {report.best_hash}), most work of {len(report.nodes)} node(s)",
+            markup=False,
+        )
+    for checked in report.nodes:
+        if not checked.ok:
+            err.print(f"node {checked.url} not used: {checked.error}", markup=False)
+    for record in report.records:
+        out.print()
+        out.print(record_table(record))
+    for line in report.failures():
+        err.print(f"[red]✗[/] {_plain(line)}")
+    if report.ok:
+        out.print(f"[green]verified[/]: {len(report.records)} record(s)")
+    else:
+        err.print("[bold red]not verified[/]")
+
+
+def record_table(r: RecordReport) -> Table:
+    verdict = "[green]ok[/]" if r.ok else "[red]REVOKED[/]" if r.revoked else "[red]FAILED[/]"
+    title = f"{verdict} {r.kind or 'record'} {_plain(repr(r.name)) if r.name else ''}"
+    table = Table(box=None, show_header=False, title=title, title_justify="left", pad_edge=False)
+    table.add_column(style="dim", no_wrap=True)
+    table.add_column(overflow="fold")
+    rows = [
+        ("txid", r.txid),
+        ("signer", r.signer),
+        ("matches", ", ".join(r.fields) or None),
+        ("block", None if r.height is None else f"height {r.height}, {r.block_hash}"),
+        ("mined", _when(r.timestamp)),
+        ("depth", None if r.confirmations is None else f"{r.confirmations} confirmation(s)"),
+        ("work on top", None if r.work_on_top is None else f"{r.work_on_top:#x}"),
+        ("revoked", r.revoked_by and f"by {r.revoked_by}: {r.revocation_reason or '-'}"),
+        ("proof from", r.proof_from),
+    ]
+    for name, value in rows:
+        if value:
+            table.add_row(name, _plain(value))
+    for note in r.notes:
+        table.add_row("note", _plain(note))
+    return table
+
+
+def _when(timestamp_ms: int | None) -> str | None:
+    if timestamp_ms is None:
+        return None
+    moment = datetime.fromtimestamp(timestamp_ms / 1000, tz=UTC)
+    return moment.strftime("%Y-%m-%d %H:%M:%SZ")
+
+
+# ---------------------------------------------------------------------- lineage, status
+
+
+@app.command()
+def lineage(
+    txid: str,
+    node: NodeOption = DEFAULT_NODE,
+    direction: Annotated[
+        str, typer.Option(help="ancestors (what it came from) or descendants.")
+    ] = "ancestors",
+    depth: Annotated[int | None, typer.Option(min=1, help="Levels to follow.")] = None,
+) -> None:
+    """Show what a record derives from (or what derives from it) as a tree."""
+    if direction not in ("ancestors", "descendants"):
+        fail("--direction must be ancestors or descendants", 2)
+    with failures(), Client(node) as client:
+        graph = client.lineage(txid, direction, depth)
+    out.print(lineage_tree(graph, direction))
+
+
+def lineage_tree(graph: dict[str, Any], direction: str) -> Tree:
+    """A rich Tree of the API's ``{root, nodes, edges}`` (edges point from a record to what
+    it derives from); a record reached twice is expanded once, then named "(above)"."""
+    views = {v.get("txid"): v for v in graph.get("nodes", []) if isinstance(v, dict)}
+    links: dict[str, list[tuple[str, str]]] = {}
+    for edge in graph.get("edges", []):
+        child, parent, role = str(edge.get("from")), str(edge.get("to")), edge.get("role", "")
+        start, end = (child, parent) if direction == "ancestors" else (parent, child)
+        links.setdefault(start, []).append((end, str(role)))
+    root = str(graph.get("root"))
+    tree = Tree(_label(views.get(root), root))
+    seen = {root}
+    queue: deque[tuple[str, Tree]] = deque([(root, tree)])
+    while queue:  # breadth first: a record shared by two branches opens at its nearest
+        txid, branch = queue.popleft()
+        for other, role in links.get(txid, []):
+            label = f"[dim]{_plain(role)}[/] {_label(views.get(other), other)}"
+            if other in seen:
+                branch.add(label + " [dim](above)[/]")
+                continue
+            seen.add(other)
+            queue.append((other, branch.add(label)))
+    return tree
+
+
+def _label(view: dict[str, Any] | None, txid: str) -> str:
+    if view is None:
+        return txid[:16]
+    payload = view.get("payload") or {}
+    name = payload.get("name") or payload.get("type") or ""
+    revoked = " [red](revoked)[/]" if view.get("revoked") else ""
+    return f"[bold]{view.get('kind', '?')}[/] {_plain(str(name))} [dim]{txid[:16]}[/]{revoked}"
+
+
+@app.command()
+def status(node: NodeOption = DEFAULT_NODE) -> None:
+    """Show a node's chain, mempool and peers."""
+    with failures(), Client(node) as client:
+        info = client.status()
+    table = Table(show_header=False, title=node, title_justify="left")
+    table.add_column(style="bold")
+    table.add_column()
+    for key, value in info.items():
+        shown = (
+            ", ".join(f"{k} {v}" for k, v in value.items()) if isinstance(value, dict) else value
+        )
+        table.add_row(key, _plain(str(shown)))
+    out.print(table)
+
+
+# ---------------------------------------------------------------------- shared
+
+
+@contextmanager
+def hashing_progress(path: Path, skip_symlinks: bool) -> Iterator[Any]:
+    """A rich progress bar on stderr; yields the ``progress(nbytes)`` callback."""
+    from rich.progress import (  # noqa: PLC0415
+        BarColumn,
+        DownloadColumn,
+        Progress,
+        TimeRemainingColumn,
+        TransferSpeedColumn,
+    )
+
+    total = artifact_size(path, skip_symlinks=skip_symlinks)  # a missing path fails here
+    columns = (BarColumn(), DownloadColumn(), TransferSpeedColumn(), TimeRemainingColumn())
+    quiet = not err.is_terminal  # no bar in logs and pipes
+    with Progress("hashing", *columns, console=err, transient=True, disable=quiet) as bar:
+        task = bar.add_task("hash", total=total)
+        yield lambda n: bar.advance(task, n)
+
+
+def main() -> None:
+    """The console script: run the app; Ctrl-C ends it quietly."""
+    try:
+        app()
+    except KeyboardInterrupt:
+        err.print("interrupted")
+        raise SystemExit(130) from None
+
+
+# ``register`` and ``record`` add themselves to ``app`` (they import the helpers above).
+from node import cli_records as _cli_records  # noqa: E402, F401

@@ -1,0 +1,84 @@
+"""Node settings: every ``ailedger node`` flag, also as an ``AILEDGER_<FLAG>`` variable.
+
+``create_app(settings)`` and ``Node(settings)`` take a ``Settings`` explicitly (no import-
+time singleton), so one test process can run several nodes.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import AnyHttpUrl, Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from consensus.params import NETWORKS, ConsensusParams
+
+__all__ = ["Settings"]
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="AILEDGER_", extra="forbid")
+
+    network: str = "devnet"
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=0, le=65535)
+    data_dir: Path = Path("./ailedger-data")
+    peers: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    """Seed peers' base URLs (``AILEDGER_PEERS`` takes a comma-separated list)."""
+    listen_url: str | None = None
+    """The URL peers should use to reach this node (default: http://host:port)."""
+    mine: bool = False
+    miner_workers: int = Field(1, ge=1, le=64)
+    miner_key: Path | None = None
+    admin_token: str | None = None
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+
+    mempool_max_count: int = Field(50_000, ge=1)
+    mempool_max_bytes: int = Field(64 << 20, ge=8192)
+    max_body_bytes: int = Field(4 << 20, ge=16_384)
+    rate_limit_per_s: float = Field(200.0, gt=0)
+    """Sustained write requests per second per client address (token bucket)."""
+    rate_limit_burst: int = Field(400, ge=1)
+    max_outbound: int = Field(8, ge=0)
+    max_inbound: int = Field(32, ge=0)
+
+    @field_validator("network")
+    @classmethod
+    def _known_network(cls, value: str) -> str:
+        if value not in NETWORKS:
+            raise ValueError(f"unknown network {value!r}; choose one of {', '.join(NETWORKS)}")
+        return value
+
+    @field_validator("peers", mode="before")
+    @classmethod
+    def _split_peers(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [p.strip() for p in value.split(",") if p.strip()]
+        return value
+
+    @field_validator("peers")
+    @classmethod
+    def _peer_urls(cls, value: list[str]) -> list[str]:
+        for url in value:
+            AnyHttpUrl(url)  # raises a clear validation error for a bad URL
+        return [url.rstrip("/") for url in value]
+
+    @field_validator("admin_token")
+    @classmethod
+    def _token_not_blank(cls, value: str | None) -> str | None:
+        if value is not None and not value.strip():
+            return None
+        return value
+
+    @property
+    def params(self) -> ConsensusParams:
+        return NETWORKS[self.network]
+
+    @property
+    def public_url(self) -> str:
+        return (self.listen_url or f"http://{self.host}:{self.port}").rstrip("/")
+
+    @property
+    def db_path(self) -> Path:
+        return self.data_dir / f"{self.network}.sqlite3"

@@ -1,0 +1,389 @@
+"""The node: chain state, mempool, storage and miner behind one facade.
+
+Every change to the chain or the mempool runs on one thread, the *chain worker*, in
+submission order; the event loop only awaits it. Reads use a pool of read-only SQLite
+connections from any thread (WAL lets them run beside the writer). The miner's worker
+processes hash; a found block comes back through ``submit_block`` like any other.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+import time
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from queue import Empty, SimpleQueue
+from typing import Any, ParamSpec, TypeVar
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from consensus.block import ZERO_HASH, Block
+from consensus.errors import InvalidTx, RejectError
+from consensus.genesis import genesis_header
+from consensus.keys import private_key_from_pem, public_key_hex
+from consensus.merkle import merkle_root
+from consensus.pow import bits_to_target
+from consensus.tx import Transaction
+from node.chainstate import BlockOutcome, BlockResult, ChainState
+from node.config import Settings
+from node.errors import MempoolFull, ShuttingDown
+from node.mempool import Mempool
+from node.metrics import Metrics
+from node.miner import Miner, Template, mine_once
+from node.store import Store, StoreReader
+
+__all__ = ["Node", "TxResult", "wall_ms"]
+
+log = logging.getLogger(__name__)
+P = ParamSpec("P")
+T = TypeVar("T")
+
+TEMPLATE_REFRESH_S = 1.0
+"""How soon a changed mempool reaches the miner (a new tip reaches it at once)."""
+HELD_RETRY_S = 5.0
+MAX_HELD_BLOCKS = 64
+
+
+def wall_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+@dataclass
+class TxResult:
+    txid: str
+    status: str
+    """accepted, duplicate or rejected."""
+    error: RejectError | MempoolFull | None = None
+
+
+BlockListener = Callable[[Block, BlockResult], Awaitable[None]]
+TxListener = Callable[[list[Transaction]], Awaitable[None]]
+
+
+class Node:
+    def __init__(self, settings: Settings, *, clock: Callable[[], int] = wall_ms) -> None:
+        self.settings = settings
+        self.params = settings.params
+        self.clock = clock
+        self.genesis_hash = genesis_header(self.params).hash
+        self.metrics = Metrics()
+        self.node_id = ""
+        self.mining = False
+        self.syncing = False
+        self.network_active = True
+        self.closing = False
+        self.block_listeners: list[BlockListener] = []
+        self.tx_listeners: list[TxListener] = []
+        self._writer = ThreadPoolExecutor(1, thread_name_prefix="chain")
+        self._readers: SimpleQueue[StoreReader] = SimpleQueue()
+        self._all_readers: list[StoreReader] = []
+        self._miner: Miner | None = None
+        self._miner_task: asyncio.Task[None] | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self._template_dirty = asyncio.Event()
+        self._job = 0
+        self._held: dict[str, Block] = {}
+        self.miner_key: Ed25519PrivateKey | None = None
+        self.miner_pub = ZERO_HASH
+
+    # --- lifecycle -----------------------------------------------------------------------
+
+    async def start(self) -> None:
+        self.settings.data_dir.mkdir(parents=True, exist_ok=True)
+        if self.settings.miner_key is not None:
+            self.miner_key = private_key_from_pem(self.settings.miner_key.read_bytes())
+            self.miner_pub = public_key_hex(self.miner_key)
+        await self.run(self._open)
+        self._tasks.append(asyncio.create_task(self._retry_held(), name="retry-held"))
+        if self.settings.mine:
+            await self.set_mining(True)
+        log.info("node %s on %s: height %d, tip %s", self.node_id, self.params.network,
+                 self.chain.height, self.chain.tip.hash)
+
+    def _open(self) -> None:
+        self.store = Store.open(self.settings.db_path, self.params)
+        self.chain = ChainState(self.store, self.params, self.clock)
+        self.mempool = Mempool(self.store, self.params, max_count=self.settings.mempool_max_count,
+                               max_bytes=self.settings.mempool_max_bytes)
+        stored = [tx for tx, _ in self.store.mempool_load()]
+        kept = {tx.txid for tx in self.mempool.revalidate(stored).kept}
+        stale = [tx.txid for tx in stored if tx.txid not in kept]
+        if stale:  # confirmed meanwhile, or invalid against the chain we now have
+            self.store.mempool_remove(stale)
+        node_id = self.store.get_meta("node_id")
+        if node_id is None:
+            node_id = secrets.token_hex(8)
+            self.store.set_meta("node_id", node_id)
+        self.node_id = node_id
+        self._update_gauges()
+
+    async def stop(self) -> None:
+        self.closing = True
+        await self.set_mining(False)
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks.clear()
+        await self.run(self._close)
+        self._writer.shutdown(wait=True)
+
+    def _close(self) -> None:
+        for reader in self._all_readers:
+            reader.close()
+        self._all_readers.clear()
+        if hasattr(self, "store"):
+            self.store.close()
+
+    async def run(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        """Run ``fn`` on the chain worker thread, after everything submitted before it."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._writer, lambda: fn(*args, **kwargs))
+
+    @contextlib.contextmanager
+    def reader(self) -> Iterator[StoreReader]:
+        """A read-only store connection for the duration (from a pool; any thread)."""
+        if self.closing:
+            raise ShuttingDown("the node is shutting down")
+        try:
+            reader = self._readers.get_nowait()
+        except Empty:
+            reader = StoreReader(self.settings.db_path)
+            self._all_readers.append(reader)
+        try:
+            yield reader
+        finally:
+            self._readers.put(reader)
+
+    def peer_count(self) -> int:
+        return 0
+
+    def refresh_gauges(self) -> None:
+        self._update_gauges()
+        if self._miner is not None:
+            self.metrics.hash_rate.set(self._miner.hash_rate())
+
+    def header_hexes(self, from_height: int, count: int) -> list[str]:
+        """Raw headers of the active chain from ``from_height``, as hex (any thread)."""
+        entries = self.chain.active.entries(from_height, from_height + count)
+        with self.reader() as reader:
+            headers = [reader.get_header(e.hash) for e in entries]
+        return [h.raw.hex() for h in headers if h is not None]
+
+    # --- transactions --------------------------------------------------------------------
+
+    async def submit_transactions(self, objs: Sequence[Any]) -> list[TxResult]:
+        """Parse, validate and accept a batch; every accepted one is durable on return."""
+        parsed: list[Transaction | TxResult] = []
+        for obj in objs:
+            try:
+                parsed.append(Transaction.from_json(obj))
+            except InvalidTx as exc:
+                parsed.append(TxResult(exc.txid or "", "rejected", exc))
+        results = await self.run(self._accept_txs, parsed)
+        accepted = [tx for tx, r in zip(parsed, results, strict=True)
+                    if isinstance(tx, Transaction) and r.status == "accepted"]
+        for r in results:
+            if r.error is not None:
+                self.metrics.txs_rejected.labels(r.error.code).inc()
+        if accepted:
+            self.metrics.txs_accepted.inc(len(accepted))
+            self._template_dirty.set()
+            await self._notify_txs(accepted)
+        return results
+
+    def _accept_txs(self, parsed: list[Transaction | TxResult]) -> list[TxResult]:
+        results: list[TxResult] = []
+        accepted: list[Transaction] = []
+        for item in parsed:
+            if isinstance(item, TxResult):
+                results.append(item)
+                continue
+            try:
+                self.mempool.check(item)
+            except InvalidTx as exc:
+                status = "duplicate" if exc.code == "duplicate" else "rejected"
+                results.append(TxResult(item.txid, status, exc))
+                continue
+            except MempoolFull as exc:
+                results.append(TxResult(item.txid, "rejected", exc))
+                continue
+            self.mempool.add(item)
+            accepted.append(item)
+            results.append(TxResult(item.txid, "accepted"))
+        try:
+            self._persist_pending(accepted)
+        except Exception:
+            self.mempool.revalidate([], drop=[tx.txid for tx in accepted])
+            raise
+        self._update_gauges()
+        return results
+
+    def _persist_pending(self, txs: list[Transaction]) -> None:
+        """Make pending transactions durable, in one storage transaction."""
+        if not txs:
+            return
+        now = self.clock()
+        with self.store.transaction():
+            for tx in txs:
+                self.store.mempool_add(tx, now)
+
+    async def _notify_txs(self, txs: list[Transaction]) -> None:
+        for listener in self.tx_listeners:
+            try:
+                await listener(txs)
+            except Exception:  # a listener's failure must not undo an accepted tx
+                log.exception("transaction listener failed")
+
+    # --- blocks --------------------------------------------------------------------------
+
+    async def submit_block(self, block: Block, *, verified: frozenset[str] = frozenset()
+                           ) -> BlockResult:
+        """The one path for every block: mined, pushed by a peer, or synced."""
+        started = time.perf_counter()
+        result, readded = await self.run(self._process_block, block, verified)
+        self.metrics.block_process_seconds.observe(time.perf_counter() - started)
+        if result.outcome is BlockOutcome.TOO_NEW and len(self._held) < MAX_HELD_BLOCKS:
+            self._held[block.hash] = block
+        if result.code and result.outcome is BlockOutcome.REJECTED:
+            self.metrics.blocks_rejected.labels(result.code).inc()
+        if result.reorg.connected:
+            self._template_dirty.set()
+            if self._miner is not None:
+                await self._refresh_template()
+        for listener in self.block_listeners:
+            try:
+                await listener(block, result)
+            except Exception:
+                log.exception("block listener failed")
+        if readded:
+            await self._notify_txs(readded)
+        return result
+
+    def _process_block(self, block: Block, verified: frozenset[str]
+                       ) -> tuple[BlockResult, list[Transaction]]:
+        if not verified:
+            verified = frozenset(tx.txid for tx in block.transactions if tx.txid in self.mempool)
+        result = self.chain.process_block(block, verified=verified)
+        reorg = result.reorg
+        readded: list[Transaction] = []
+        if reorg.disconnected:
+            self.metrics.reorgs.inc()
+            first = [tx for b in reversed(reorg.disconnected) for tx in b.transactions]
+            confirmed = [tx.txid for b in reorg.connected for tx in b.transactions]
+            rv = self.mempool.revalidate(first, drop=confirmed)
+            readded = rv.added
+            self._persist_pending(rv.added)
+            self.store.mempool_remove([tx.txid for tx in rv.evicted])
+        elif reorg.connected:
+            rv2 = self.mempool.remove_confirmed(
+                tx for b in reorg.connected for tx in b.transactions)
+            if rv2 is not None and rv2.evicted:
+                self.store.mempool_remove([tx.txid for tx in rv2.evicted])
+        self.metrics.blocks_connected.inc(len(reorg.connected))
+        self._update_gauges()
+        return result, readded
+
+    def _update_gauges(self) -> None:
+        self.metrics.height.set(self.chain.height)
+        self.metrics.mempool_txs.set(len(self.mempool))
+        self.metrics.mempool_bytes.set(self.mempool.bytes)
+
+    async def _retry_held(self) -> None:
+        """Blocks that were too new are tried again once the clock has caught up."""
+        while True:
+            await asyncio.sleep(HELD_RETRY_S)
+            for block_hash, block in list(self._held.items()):
+                if block.header.timestamp <= self.clock() + self.params.max_future_ms:
+                    del self._held[block_hash]
+                    await self.submit_block(block)
+
+    # --- mining --------------------------------------------------------------------------
+
+    def _template(self, job_id: int) -> Template:
+        txs = self.mempool.select(self.params.max_block_txs, self.params.max_block_bytes)
+        root = merkle_root([tx.leaf_bytes for tx in txs]).hex()
+        header = self.chain.template_header(root, self.miner_pub, self.clock())
+        return Template(job_id=job_id, header=header, target=bits_to_target(header.bits),
+                        payload=tuple(txs))
+
+    async def mine_blocks(self, count: int) -> list[str]:
+        """Mine ``count`` blocks now on the active tip (meant for regtest)."""
+        hashes: list[str] = []
+        loop = asyncio.get_running_loop()
+        for _ in range(count):
+            template = await self.run(self._template, 0)
+            header = await loop.run_in_executor(None, mine_once, template.header,
+                                                template.target)
+            block = Block(header, _payload_txs(template))
+            result = await self.submit_block(block, verified=_txids(template))
+            if result.outcome is not BlockOutcome.ACCEPTED:
+                raise RuntimeError(f"mined block {block.hash} was not accepted: {result.code}")
+            hashes.append(block.hash)
+        return hashes
+
+    async def set_mining(self, enabled: bool) -> None:
+        if enabled and self._miner is None:
+            self._miner = Miner(self.settings.miner_workers)
+            self._miner.start()
+            self.mining = True
+            self._miner_task = asyncio.create_task(self._mine_loop(self._miner), name="miner")
+            await self._refresh_template()
+        elif not enabled and self._miner is not None:
+            miner, self._miner = self._miner, None
+            self.mining = False
+            if self._miner_task is not None:
+                self._miner_task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await self._miner_task
+            await asyncio.get_running_loop().run_in_executor(None, miner.stop)
+
+    async def _refresh_template(self) -> None:
+        miner = self._miner
+        if miner is None:
+            return
+        self._template_dirty.clear()
+        if self.syncing:
+            miner.set_template(None)
+            return
+        self._job += 1
+        miner.set_template(await self.run(self._template, self._job))
+
+    async def _mine_loop(self, miner: Miner) -> None:
+        refresher = asyncio.create_task(self._refresh_on_change(), name="template-refresh")
+        try:
+            while True:
+                solution = await miner.next_solution()
+                template = solution.template
+                block = Block(template.header.with_nonce(solution.nonce), _payload_txs(template))
+                self.metrics.hash_rate.set(miner.hash_rate())
+                result = await self.submit_block(block, verified=_txids(template))
+                log.info("mined block %s at %d: %s", block.hash, block.height, result.outcome)
+                await self._refresh_template()
+        finally:
+            refresher.cancel()
+
+    async def _refresh_on_change(self) -> None:
+        """A changed mempool reaches the miner within a second; the timestamp stays fresh."""
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._template_dirty.wait(), timeout=10.0)
+            await asyncio.sleep(TEMPLATE_REFRESH_S)
+            if self._miner is not None:
+                self.metrics.hash_rate.set(self._miner.hash_rate())
+            await self._refresh_template()
+
+
+def _payload_txs(template: Template) -> tuple[Transaction, ...]:
+    payload = template.payload
+    assert isinstance(payload, tuple)
+    return payload
+
+
+def _txids(template: Template) -> frozenset[str]:
+    return frozenset(tx.txid for tx in _payload_txs(template))

@@ -1,0 +1,87 @@
+"""A thin, locked wrapper over one sqlite3 connection that speaks ``StoreError``.
+
+Every SQLite failure surfaces as ``StoreError`` (``raise ... from exc``): a storage
+failure is the node's problem, never evidence that a peer sent bad data (Bitcoin's
+MODE_ERROR versus MODE_INVALID). The lock is re-entrant so a transaction can hold it
+while the methods it calls take it again.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from node.store.schema import configure
+
+__all__ = ["Database", "Row", "StoreError"]
+
+Row = tuple[Any, ...]
+
+
+class StoreError(Exception):
+    """The store failed (I/O, corruption, a schema or network mismatch, a misuse)."""
+
+
+class Database:
+    """One connection, guarded by a re-entrant lock, with SQLite errors translated."""
+
+    def __init__(self, path: Path, *, writer: bool, durable: bool = True) -> None:
+        try:
+            conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot open {path}: {exc}") from exc
+        try:
+            configure(conn, writer=writer, durable=durable)
+        except sqlite3.Error as exc:
+            conn.close()
+            raise StoreError(f"cannot configure {path}: {exc}") from exc
+        self.path = path
+        self.lock = threading.RLock()
+        self._conn: sqlite3.Connection | None = conn
+
+    @property
+    def conn(self) -> sqlite3.Connection:
+        if self._conn is None:
+            raise StoreError(f"the store at {self.path} is closed")
+        return self._conn
+
+    @contextmanager
+    def guard(self) -> Iterator[sqlite3.Connection]:
+        """Hold the lock and translate SQLite errors for the duration."""
+        with self.lock:
+            try:
+                yield self.conn
+            except sqlite3.Error as exc:
+                raise StoreError(f"{type(exc).__name__}: {exc}") from exc
+
+    def execute(self, sql: str, args: Sequence[Any] = ()) -> int:
+        """Run one statement; returns the number of rows it changed."""
+        with self.guard() as conn:
+            return conn.execute(sql, args).rowcount
+
+    def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
+        with self.guard() as conn:
+            conn.executemany(sql, rows)
+
+    def one(self, sql: str, args: Sequence[Any] = ()) -> Row | None:
+        with self.guard() as conn:
+            row: Row | None = conn.execute(sql, args).fetchone()
+            return row
+
+    def all(self, sql: str, args: Sequence[Any] = ()) -> list[Row]:
+        with self.guard() as conn:
+            return conn.execute(sql, args).fetchall()
+
+    @property
+    def in_transaction(self) -> bool:
+        return self.conn.in_transaction
+
+    def close(self) -> None:
+        with self.lock:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None

@@ -1,0 +1,365 @@
+"""The node's durable state in one SQLite file (design §7), written by one thread.
+
+On disk: the header tree (with cumulative work and status), block bodies, the active
+chain, the confirmed-record indexes (location, (signer, nonce), digests, lineage,
+revocations), the mempool and known peers. Every change happens inside ``transaction()``
+— one ``BEGIN IMMEDIATE ... COMMIT`` — and nested calls join the outer one through a
+savepoint, so the node can wrap a whole reorg (several disconnects and connects) in a
+single transaction and a crash leaves either the old chain or the new one.
+
+The store does not validate anything: it indexes what the consensus rules accepted.
+Its own checks (connect only on the tip, disconnect only the tip, a matching network)
+guard against bugs in the caller, and fail with ``StoreError``.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from consensus.block import Block, Header
+from consensus.genesis import genesis_block
+from consensus.params import ConsensusParams
+from consensus.pow import bits_to_target, block_work
+from consensus.tx import Transaction
+from node.store import records
+from node.store.db import Database, StoreError
+from node.store.queries import Queries, StoreReader, parse_tx, position
+from node.store.schema import MIGRATIONS, SCHEMA_VERSION, STATUSES
+
+__all__ = ["PEER_FIELDS", "Store"]
+
+PEER_FIELDS = frozenset(
+    {"node_id", "last_seen", "failures", "discouraged_until", "reason", "source"}
+)
+"""The columns ``peer_upsert`` accepts besides ``url``."""
+
+_MAX_WORK = 1 << 256
+
+
+def _work_hex(chain_work: int) -> str:
+    if not 0 < chain_work < _MAX_WORK:
+        raise StoreError(f"chain work out of range: {chain_work}")
+    return f"{chain_work:064x}"
+
+
+def _status(status: str) -> str:
+    value = str(status)
+    if value not in STATUSES:
+        raise StoreError(f"unknown header status {status!r}; expected one of {STATUSES}")
+    return value
+
+
+class Store(Queries):
+    """The writer. Use it from one thread; give other threads a ``reader()``."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+        self._depth = 0
+        self._savepoints = itertools.count()
+
+    # --- lifecycle ---------------------------------------------------------------------
+
+    @classmethod
+    def open(cls, path: Path, params: ConsensusParams, *, durable: bool = True) -> Store:
+        """Open (creating or migrating) the store at ``path`` for ``params.network``.
+
+        ``StoreError`` when the file belongs to another network or genesis, or was
+        written by a newer schema than this code knows. ``durable=False`` skips the
+        fsync per commit (see ``node.store.schema``): for tests, never for a real node.
+        """
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreError(f"cannot create the data directory {path.parent}: {exc}") from exc
+        store = cls(Database(path, writer=True, durable=durable))
+        try:
+            store._migrate()
+            store._check_identity(params)
+        except BaseException:
+            store.close()
+            raise
+        return store
+
+    def close(self) -> None:
+        self._db.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def reader(self) -> StoreReader:
+        """A read-only view on its own connection, for another thread; close it when done."""
+        return StoreReader(self._db.path)
+
+    def _schema_version(self) -> int:
+        sql = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta'"
+        if self._db.one(sql) is None:
+            return 0
+        value = self.get_meta("schema_version")
+        if value is None:
+            return 0
+        if not value.isdecimal():
+            raise StoreError(f"{self._db.path} has a corrupt schema_version {value!r}")
+        return int(value)
+
+    def _migrate(self) -> None:
+        with self.transaction():
+            version = self._schema_version()
+            if version > SCHEMA_VERSION:
+                raise StoreError(
+                    f"{self._db.path} has schema version {version}, newer than the"
+                    f" {SCHEMA_VERSION} this ailedger supports: upgrade ailedger"
+                )
+            for step in MIGRATIONS[version:]:
+                for statement in step:
+                    self._db.execute(statement)
+            if version < SCHEMA_VERSION:
+                self.set_meta("schema_version", str(SCHEMA_VERSION))
+
+    def _check_identity(self, params: ConsensusParams) -> None:
+        genesis = genesis_block(params)
+        with self.transaction():
+            network = self.get_meta("network")
+            if network is None:
+                self._init_genesis(genesis, params)
+                return
+            stored_genesis = self.get_meta("genesis_hash")
+            if network != params.network or stored_genesis != genesis.hash:
+                raise StoreError(
+                    f"{self._db.path} holds network {network!r} (genesis {stored_genesis}),"
+                    f" not {params.network!r} (genesis {genesis.hash})"
+                )
+
+    def _init_genesis(self, genesis: Block, params: ConsensusParams) -> None:
+        self.set_meta("network", params.network)
+        self.set_meta("genesis_hash", genesis.hash)
+        work = block_work(bits_to_target(genesis.header.bits))
+        self.put_header(genesis.header, work, "valid", 0)
+        self.put_block(genesis)
+        self._db.execute("INSERT INTO active (height, hash) VALUES (0, ?)", (genesis.hash,))
+
+    # --- transactions --------------------------------------------------------------------
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """One atomic unit: ``BEGIN IMMEDIATE ... COMMIT``, rolled back on any exception.
+
+        Nested calls join the outer transaction through a savepoint: an exception inside
+        rolls back the inner part only (and propagates); nothing is durable until the
+        outermost block commits.
+        """
+        with self._db.lock:
+            if self._depth:
+                yield from self._nested()
+                return
+            self._db.execute("BEGIN IMMEDIATE")
+            self._depth = 1
+            try:
+                yield
+                self._db.execute("COMMIT")
+            except BaseException:
+                if self._db.in_transaction:
+                    self._db.execute("ROLLBACK")
+                raise
+            finally:
+                self._depth = 0
+
+    def _nested(self) -> Iterator[None]:
+        name = f"sp{next(self._savepoints)}"
+        self._db.execute(f"SAVEPOINT {name}")
+        self._depth += 1
+        try:
+            yield
+        except BaseException:
+            # (SQLite may already have rolled back everything, e.g. on a full disk.)
+            if self._db.in_transaction:
+                self._db.execute(f"ROLLBACK TO {name}")
+            raise
+        finally:
+            self._depth -= 1
+            if self._db.in_transaction:
+                self._db.execute(f"RELEASE {name}")
+
+    # --- the header tree -----------------------------------------------------------------
+
+    def put_header(
+        self, header: Header, chain_work: int, status: str, sequence: int | None
+    ) -> None:
+        """Insert a header, or update the work and status of a known one (and its sequence,
+        unless ``sequence`` is ``None``: a body's arrival order is never forgotten)."""
+        self._db.execute(
+            "INSERT INTO headers (hash, prev_hash, height, raw, chain_work, status, sequence)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (hash) DO UPDATE SET"
+            " chain_work = excluded.chain_work, status = excluded.status,"
+            " sequence = coalesce(excluded.sequence, sequence)",
+            (
+                header.hash,
+                header.prev_hash,
+                header.height,
+                header.raw,
+                _work_hex(chain_work),
+                _status(status),
+                sequence,
+            ),
+        )
+
+    def set_header_status(self, block_hash: str, status: str, sequence: int | None = None) -> None:
+        """Change a known header's status; ``sequence=None`` keeps the stored one."""
+        changed = self._db.execute(
+            "UPDATE headers SET status = ?, sequence = coalesce(?, sequence) WHERE hash = ?",
+            (_status(status), sequence, block_hash),
+        )
+        if not changed:
+            raise StoreError(f"unknown header {block_hash}")
+
+    def load_headers(self) -> list[tuple[Header, int, str, int | None]]:
+        """Every header with its chain work, status and sequence, parents before children."""
+        rows = self._db.all(
+            "SELECT raw, chain_work, status, sequence FROM headers ORDER BY height, rowid"
+        )
+        return [(Header.decode(raw), int(work, 16), status, seq) for raw, work, status, seq in rows]
+
+    # --- block bodies --------------------------------------------------------------------
+
+    def put_block(self, block: Block) -> None:
+        """Store a block's body (its header must be stored first); idempotent."""
+        with self.transaction():
+            if self.has_block(block.hash):
+                return
+            if self.get_header(block.hash) is None:
+                raise StoreError(f"put_header before put_block for {block.hash}")
+            self._db.executemany(
+                "INSERT OR IGNORE INTO txs (txid, json) VALUES (?, ?)",
+                ((tx.txid, tx.leaf_bytes.decode()) for tx in block.transactions),
+            )
+            self._db.execute(
+                "INSERT INTO blocks (hash, tx_count) VALUES (?, ?)",
+                (block.hash, len(block.transactions)),
+            )
+            self._db.executemany(
+                "INSERT INTO block_txs (block_hash, idx, txid) VALUES (?, ?, ?)",
+                ((block.hash, i, tx.txid) for i, tx in enumerate(block.transactions)),
+            )
+
+    # --- the active chain ----------------------------------------------------------------
+
+    def connect_block(self, block: Block) -> None:
+        """Make ``block`` the new active tip and index its records (it must extend the tip)."""
+        header = block.header
+        with self.transaction():
+            tip_hash, tip_height = self.tip()
+            if header.prev_hash != tip_hash or header.height != tip_height + 1:
+                raise StoreError(
+                    f"block {block.hash} at {header.height} does not extend the tip"
+                    f" {tip_hash} at {tip_height}"
+                )
+            self.put_block(block)
+            self._db.execute(
+                "INSERT INTO active (height, hash) VALUES (?, ?)", (header.height, block.hash)
+            )
+            for index, tx in enumerate(block.transactions):
+                self._index_tx(tx, block.hash, header.height, index)
+            self._delete_mempool(tx.txid for tx in block.transactions)
+
+    def _index_tx(self, tx: Transaction, block_hash: str, height: int, index: int) -> None:
+        db, txid = self._db, tx.txid
+        db.execute(
+            "INSERT INTO confirmed (txid, block_hash, height, idx, pos, kind, signer, nonce)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                txid,
+                block_hash,
+                height,
+                index,
+                position(height, index),
+                tx.kind,
+                tx.signer,
+                tx.nonce,
+            ),
+        )
+        db.executemany(
+            "INSERT INTO digests (digest, field, txid) VALUES (?, ?, ?)",
+            ((digest, name, txid) for digest, name in records.digests(tx)),
+        )
+        db.executemany(
+            "INSERT INTO edges (child, parent, role) VALUES (?, ?, ?)",
+            ((txid, parent, role) for parent, role in records.edges(tx)),
+        )
+        subject = records.revoked_subject(tx)
+        if subject is not None:
+            db.execute("INSERT INTO revocations (subject, revoker) VALUES (?, ?)", (subject, txid))
+
+    def disconnect_block(self, block: Block) -> None:
+        """Undo ``connect_block`` of the active tip exactly (the mempool is the caller's)."""
+        with self.transaction():
+            tip_hash, tip_height = self.tip()
+            if block.hash != tip_hash or tip_height == 0:
+                raise StoreError(
+                    f"can only disconnect the tip {tip_hash} at {tip_height} (not genesis),"
+                    f" not {block.hash}"
+                )
+            # Digests, edges and revocations go with their record (ON DELETE CASCADE).
+            self._db.execute("DELETE FROM confirmed WHERE block_hash = ?", (block.hash,))
+            self._db.execute("DELETE FROM active WHERE height = ?", (tip_height,))
+
+    # --- the mempool ---------------------------------------------------------------------
+
+    def mempool_add(self, tx: Transaction, received_ms: int) -> None:
+        """Persist a pending transaction; durable when this returns (outside a transaction).
+
+        Inside a caller's ``transaction()`` it joins that one instead. Adding a txid
+        already present keeps its first arrival.
+        """
+        with self.transaction():
+            self._db.execute(
+                "INSERT OR IGNORE INTO mempool (txid, json, received_ms) VALUES (?, ?, ?)",
+                (tx.txid, tx.leaf_bytes.decode(), received_ms),
+            )
+
+    def mempool_remove(self, txids: Iterable[str]) -> None:
+        with self.transaction():
+            self._delete_mempool(txids)
+
+    def _delete_mempool(self, txids: Iterable[str]) -> None:
+        self._db.executemany("DELETE FROM mempool WHERE txid = ?", ((t,) for t in txids))
+
+    def mempool_load(self) -> list[tuple[Transaction, int]]:
+        """Pending transactions with their received time, in arrival order."""
+        rows = self._db.all("SELECT json, received_ms FROM mempool ORDER BY seq")
+        return [(parse_tx(text), received) for text, received in rows]
+
+    # --- peers and meta --------------------------------------------------------------------
+
+    def peer_upsert(self, url: str, **fields: Any) -> None:
+        """Insert a peer or update the given columns of a known one (see ``PEER_FIELDS``)."""
+        unknown = set(fields) - PEER_FIELDS
+        if unknown:
+            raise StoreError(f"unknown peer fields {sorted(unknown)}")
+        names = sorted(fields)
+        columns = ", ".join(["url", *names])
+        marks = ", ".join("?" * (len(names) + 1))
+        update = ", ".join(f"{n} = excluded.{n}" for n in names) or "url = excluded.url"
+        with self.transaction():
+            self._db.execute(
+                f"INSERT INTO peers ({columns}) VALUES ({marks})"
+                f" ON CONFLICT (url) DO UPDATE SET {update}",
+                (url, *(fields[n] for n in names)),
+            )
+
+    def peer_delete(self, url: str) -> None:
+        with self.transaction():
+            self._db.execute("DELETE FROM peers WHERE url = ?", (url,))
+
+    def set_meta(self, key: str, value: str) -> None:
+        with self.transaction():
+            self._db.execute(
+                "INSERT INTO meta (key, value) VALUES (?, ?)"
+                " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                (key, value),
+            )

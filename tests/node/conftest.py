@@ -1,0 +1,66 @@
+"""In-process node fixtures: a real app (lifespan, SQLite on disk) behind httpx's ASGITransport."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from consensus.tx import Transaction
+from node.api import create_app
+from node.config import Settings
+from node.daemon import Node
+
+ADMIN_TOKEN = "test-admin-token"
+ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+
+
+@dataclass
+class Api:
+    client: httpx.AsyncClient
+    node: Node
+
+    async def submit(self, tx: Transaction) -> httpx.Response:
+        return await self.client.post("/v1/transactions", json=tx.to_json())
+
+    async def accept(self, *txs: Transaction) -> None:
+        for tx in txs:
+            response = await self.submit(tx)
+            assert response.status_code == 202, response.text
+
+    async def mine(self, blocks: int = 1) -> list[str]:
+        response = await self.client.post("/v1/admin/mine", json={"blocks": blocks}, headers=ADMIN)
+        assert response.status_code == 200, response.text
+        hashes: list[str] = response.json()["hashes"]
+        return hashes
+
+    async def get(self, path: str, **params: Any) -> Any:
+        response = await self.client.get(path, params=params)
+        assert response.status_code == 200, response.text
+        return response.json()
+
+
+def regtest_settings(data_dir: Path, **overrides: Any) -> Settings:
+    values: dict[str, Any] = {"network": "regtest", "data_dir": data_dir,
+                              "admin_token": ADMIN_TOKEN, **overrides}
+    return Settings(**values)
+
+
+@asynccontextmanager
+async def open_api(settings: Settings) -> AsyncIterator[Api]:
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://node.test") as client:
+            yield Api(client, app.state.node)
+
+
+@pytest.fixture
+async def api(tmp_path: Path) -> AsyncIterator[Api]:
+    async with open_api(regtest_settings(tmp_path)) as opened:
+        yield opened

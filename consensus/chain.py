@@ -262,7 +262,7 @@ class BlockTree:
         while stack:
             walk = stack.pop()
             walk.status = Status.INVALID
-            self._available.discard(walk.hash)
+            pass
             self._frontier.discard(walk.hash)
             stack.extend(walk.children)
         parent = entry.parent

@@ -99,7 +99,9 @@ def verify_inclusion(
     with ``root``: RFC 9162 §2.1.3.2 step by step.
 
     Returns False, never raises, for any bad input (wrong types, ``index >= tree_size``,
-    a proof too short or too long).
+    a proof too short or too long). The root alone does not commit to ``tree_size``: a
+    proof also verifies for another size whose audit path has the same shape (same length
+    and sides), so the size and index are only as trustworthy as where they came from.
     """
     if type(index) is not int or type(tree_size) is not int or not 0 <= index < tree_size:
         return False

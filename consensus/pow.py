@@ -55,7 +55,7 @@ _SIGN_BIT = 0x00800000
 _MANTISSA = 0x007FFFFF
 
 # aserti3-2d's cubic approximation of 2**x - 1 on [0, 1), in 16.48 fixed point
-# (coefficients from the Bitcoin Cash specification; error below 0.013%).
+# (the coefficients of the Bitcoin Cash specification, which consensus must match exactly).
 _ASERT_C1 = 195_766_423_245_049
 _ASERT_C2 = 971_821_376
 _ASERT_C3 = 5_127

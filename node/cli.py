@@ -16,7 +16,7 @@ import os
 import tempfile
 from collections import deque
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
@@ -360,7 +360,8 @@ def _label(view: dict[str, Any] | None, txid: str) -> str:
     payload = view.get("payload") or {}
     name = payload.get("name") or payload.get("type") or ""
     revoked = " [red](revoked)[/]" if view.get("revoked") else ""
-    return f"[bold]{view.get('kind', '?')}[/] {_plain(str(name))} [dim]{txid[:16]}[/]{revoked}"
+    shown = f" {_plain(str(name))}" if name else ""
+    return f"[bold]{view.get('kind', '?')}[/]{shown} [dim]{txid[:16]}[/]{revoked}"
 
 
 @app.command()
@@ -369,14 +370,22 @@ def status(node: NodeOption = DEFAULT_NODE) -> None:
     with failures(), Client(node) as client:
         info = client.status()
     table = Table(show_header=False, title=node, title_justify="left")
-    table.add_column(style="bold")
-    table.add_column()
+    table.add_column(style="bold", no_wrap=True)
+    table.add_column(overflow="fold")  # hashes whole, so they can be copied
     for key, value in info.items():
-        shown = (
-            ", ".join(f"{k} {v}" for k, v in value.items()) if isinstance(value, dict) else value
-        )
-        table.add_row(key, _plain(str(shown)))
+        table.add_row(key, _plain(_status_value(key, value)))
     out.print(table)
+
+
+def _status_value(key: str, value: Any) -> str:
+    if isinstance(value, dict):
+        return ", ".join(f"{k} {v}" for k, v in value.items())
+    if key == "chain_work" and isinstance(value, str):
+        with suppress(ValueError):
+            return f"{int(value, 16):#x}"
+    if key == "bits" and isinstance(value, int):
+        return f"{value:#010x}"
+    return str(value)
 
 
 # ---------------------------------------------------------------------- shared
@@ -402,12 +411,21 @@ def hashing_progress(path: Path, skip_symlinks: bool) -> Iterator[Any]:
 
 
 def main() -> None:
-    """The console script: run the app; Ctrl-C ends it quietly."""
+    """The console script. Ctrl-C ends it quietly; an unexpected error is one line too,
+    unless ``AILEDGER_DEBUG`` is set (then the traceback, for a bug report)."""
     try:
         app()
     except KeyboardInterrupt:
         err.print("interrupted")
         raise SystemExit(130) from None
+    except Exception as exc:
+        if os.environ.get("AILEDGER_DEBUG"):
+            raise
+        err.print(
+            f"[bold red]error:[/] unexpected {type(exc).__name__}: {escape(str(exc))} "
+            "(set AILEDGER_DEBUG=1 for a traceback)"
+        )
+        raise SystemExit(1) from None
 
 
 # ``register`` and ``record`` add themselves to ``app`` (they import the helpers above).

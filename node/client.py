@@ -120,6 +120,7 @@ class Client:
         self.base_url = base_url.rstrip("/")
         self.admin_token = admin_token
         self._network: str | None = None
+        self._owns_http = http is None  # a client passed in is its owner's to close
         self._http = http or httpx.Client(
             base_url=self.base_url, timeout=timeout, transport=transport
         )
@@ -131,7 +132,8 @@ class Client:
         self.close()
 
     def close(self) -> None:
-        self._http.close()
+        if self._owns_http:
+            self._http.close()
 
     def __repr__(self) -> str:
         return f"Client({self.base_url!r})"

@@ -34,6 +34,7 @@ from node.errors import MempoolFull, ShuttingDown
 from node.mempool import Mempool
 from node.metrics import Metrics
 from node.miner import Miner, Template, mine_once
+from node.p2p.service import P2P
 from node.store import Store, StoreReader
 
 __all__ = ["Node", "TxResult", "wall_ms"]
@@ -61,7 +62,7 @@ class TxResult:
 
 
 BlockListener = Callable[[Block, BlockResult], Awaitable[None]]
-TxListener = Callable[[list[Transaction]], Awaitable[None]]
+TxListener = Callable[[list[Transaction], str | None], Awaitable[None]]
 
 
 class Node:
@@ -89,6 +90,7 @@ class Node:
         self._held: dict[str, Block] = {}
         self.miner_key: Ed25519PrivateKey | None = None
         self.miner_pub = ZERO_HASH
+        self.p2p = P2P(self)
 
     # --- lifecycle -----------------------------------------------------------------------
 
@@ -98,6 +100,7 @@ class Node:
             self.miner_key = private_key_from_pem(self.settings.miner_key.read_bytes())
             self.miner_pub = public_key_hex(self.miner_key)
         await self.run(self._open)
+        await self.p2p.start()
         self._tasks.append(asyncio.create_task(self._retry_held(), name="retry-held"))
         if self.settings.mine:
             await self.set_mining(True)
@@ -123,6 +126,7 @@ class Node:
 
     async def stop(self) -> None:
         self.closing = True
+        await self.p2p.stop()
         await self.set_mining(False)
         for task in self._tasks:
             task.cancel()
@@ -161,10 +165,17 @@ class Node:
             self._readers.put(reader)
 
     def peer_count(self) -> int:
-        return 0
+        return self.p2p.peer_count()
+
+    async def set_syncing(self, syncing: bool) -> None:
+        """While syncing the node does not mine: its tip is not the network's."""
+        if syncing != self.syncing:
+            self.syncing = syncing
+            await self._refresh_template()
 
     def refresh_gauges(self) -> None:
         self._update_gauges()
+        self.metrics.peers.set(self.peer_count())
         if self._miner is not None:
             self.metrics.hash_rate.set(self._miner.hash_rate())
 
@@ -172,12 +183,13 @@ class Node:
         """Raw headers of the active chain from ``from_height``, as hex (any thread)."""
         entries = self.chain.active.entries(from_height, from_height + count)
         with self.reader() as reader:
-            headers = [reader.get_header(e.hash) for e in entries]
-        return [h.raw.hex() for h in headers if h is not None]
+            raws = reader.header_raws([e.hash for e in entries])
+        return [raw.hex() for raw in raws]
 
     # --- transactions --------------------------------------------------------------------
 
-    async def submit_transactions(self, objs: Sequence[Any]) -> list[TxResult]:
+    async def submit_transactions(self, objs: Sequence[Any], *, source: str | None = None
+                                  ) -> list[TxResult]:
         """Parse, validate and accept a batch; every accepted one is durable on return."""
         parsed: list[Transaction | TxResult] = []
         for obj in objs:
@@ -194,7 +206,7 @@ class Node:
         if accepted:
             self.metrics.txs_accepted.inc(len(accepted))
             self._template_dirty.set()
-            await self._notify_txs(accepted)
+            await self._notify_txs(accepted, source)
         return results
 
     def _accept_txs(self, parsed: list[Transaction | TxResult]) -> list[TxResult]:
@@ -233,10 +245,10 @@ class Node:
             for tx in txs:
                 self.store.mempool_add(tx, now)
 
-    async def _notify_txs(self, txs: list[Transaction]) -> None:
+    async def _notify_txs(self, txs: list[Transaction], source: str | None) -> None:
         for listener in self.tx_listeners:
             try:
-                await listener(txs)
+                await listener(txs, source)
             except Exception:  # a listener's failure must not undo an accepted tx
                 log.exception("transaction listener failed")
 
@@ -262,7 +274,7 @@ class Node:
             except Exception:
                 log.exception("block listener failed")
         if readded:
-            await self._notify_txs(readded)
+            await self._notify_txs(readded, None)
         return result
 
     def _process_block(self, block: Block, verified: frozenset[str]

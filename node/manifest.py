@@ -190,7 +190,7 @@ def _scan(root: Path, skip_symlinks: bool, on_skip: Callable[[str], object] | No
                 if not skip_symlinks:
                     raise ArtifactError(
                         f"{path}: is a symbolic link; links are not followed "
-                        "(remove it, or skip links explicitly)"
+                        "(remove it, or skip links: --skip-symlinks, skip_symlinks=True)"
                     )
                 if on_skip is not None:
                     on_skip(name)

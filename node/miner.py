@@ -59,6 +59,7 @@ __all__ = [
     "Exhausted",
     "Miner",
     "MinerEvent",
+    "MinerFailedError",
     "NonceRangeExhaustedError",
     "Solution",
     "Template",
@@ -84,6 +85,10 @@ log = logging.getLogger(__name__)
 
 class NonceRangeExhaustedError(Exception):
     """No nonce in the searched range meets the target: change the header and retry."""
+
+
+class MinerFailedError(Exception):
+    """Every worker process died on its own (not by ``stop``): no result will come."""
 
 
 @dataclass(frozen=True)
@@ -310,6 +315,8 @@ class Miner:
         self._seq = 0
         self._solved = False
         self._exhausted: set[int] = set()
+        self._live: set[int] = set()
+        self._failure: str | None = None
         self._events: deque[tuple[int, MinerEvent]] = deque()
         self._waiters: list[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]] = []
         self._samples: deque[tuple[float, int]] = deque()
@@ -324,6 +331,8 @@ class Miner:
             if self._procs:
                 return
             self._procs = [self._spawn(i) for i in range(self.workers)]
+            self._live = {proc.index for proc in self._procs}
+            self._failure = None
             self._rate_origin = time.monotonic()
             if not self._solved:
                 self._send_job_locked()
@@ -417,8 +426,13 @@ class Miner:
 
     def _on_worker_exit(self, proc: _Worker) -> None:
         with self._lock:
-            if any(p is proc for p in self._procs):
-                log.warning("miner worker %d (pid %s) exited", proc.index, proc.process.pid)
+            if not any(p is proc for p in self._procs):
+                return  # stopped on purpose
+            log.error("miner worker %d (pid %s) died", proc.index, proc.process.pid)
+            self._live.discard(proc.index)
+            if not self._live:
+                self._failure = "every miner worker process died; see the log"
+                self._notify_locked()
 
     def _on_report(self, index: int, message: Any) -> None:
         kind, seq, hashes = message[0], message[1], message[2]
@@ -437,7 +451,7 @@ class Miner:
                     _send_quietly(proc.control, ("pause",))
             elif kind == "exhausted":
                 self._exhausted.add(index)
-                if len(self._exhausted) < len(self._procs):
+                if not self._live <= self._exhausted:
                     return
                 event = Exhausted(template.job_id, template)
             else:
@@ -454,16 +468,22 @@ class Miner:
                 loop.call_soon_threadsafe(_wake, waiter)
 
     def _pop_event_locked(self) -> MinerEvent | None:
+        """The oldest event of the current job; raises ``MinerFailedError`` when none can come."""
         while self._events:
             seq, event = self._events.popleft()
             if seq == self._seq:
                 return event
+        if self._failure is not None:
+            raise MinerFailedError(self._failure)
         return None
 
     # -- results
 
     async def next_event(self) -> MinerEvent:
-        """Wait, without blocking the event loop, for the current job's next event."""
+        """Wait, without blocking the event loop, for the current job's next event.
+
+        Raises ``MinerFailedError`` if every worker process died (not by ``stop``).
+        """
         loop = asyncio.get_running_loop()
         while True:
             with self._lock:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -38,9 +39,11 @@ class _TooLarge(Exception):
 class BodyLimit:
     """Refuse bodies over ``max_bytes`` by Content-Length or by counting what arrives."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, max_bytes: int,
+                 on_reject: Callable[[Scope], None] | None = None) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.on_reject = on_reject
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -49,6 +52,7 @@ class BodyLimit:
         message = f"request body larger than {self.max_bytes} bytes"
         for name, value in scope["headers"]:
             if name == b"content-length" and value.isdigit() and int(value) > self.max_bytes:
+                self._rejected(scope)
                 await _send_error(send, 413, "body-too-large", message)
                 return
         received = 0
@@ -71,8 +75,13 @@ class BodyLimit:
         try:
             await self.app(scope, limited_receive, tracking_send)
         except _TooLarge:
+            self._rejected(scope)
             if not started:
                 await _send_error(send, 413, "body-too-large", message)
+
+    def _rejected(self, scope: Scope) -> None:
+        if self.on_reject is not None:
+            self.on_reject(scope)
 
 
 @dataclass

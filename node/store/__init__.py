@@ -1,4 +1,14 @@
-"""SQLite storage for the node: see ``node.store.store`` for the contract."""
+"""SQLite storage for the node (design §7).
+
+    Store          the writer: header tree, blocks, active chain and record indexes,
+                   mempool, peers, meta; ``transaction()`` makes a reorg atomic
+    StoreReader    the same read queries on a read-only connection, for other threads
+    StoreError     a storage failure or mismatch (never a consensus rejection)
+    RecordRow      a confirmed record and where it sits on the active chain
+
+Modules: ``schema`` (migrations, connection settings), ``db`` (the locked connection),
+``records`` (what a record adds to the indexes), ``queries`` (reads), ``store`` (writes).
+"""
 
 from node.store.db import StoreError
 from node.store.queries import Edge, StoreReader

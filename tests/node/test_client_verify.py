@@ -499,6 +499,18 @@ def test_path_segments_are_quoted_and_admin_token_only_for_admin() -> None:
     assert json.loads(seen[1].content) == {"blocks": 2}
 
 
+def test_a_client_passed_in_is_not_closed() -> None:
+    http = httpx.Client(
+        base_url="http://n",
+        transport=httpx.MockTransport(lambda r: api_error(503, "shutting-down", "bye")),
+    )
+    with Client("http://n", http=http) as client, pytest.raises(ApiError) as caught:
+        client.status()
+    assert (caught.value.status, caught.value.code) == (503, "shutting-down")
+    assert not http.is_closed
+    http.close()
+
+
 def test_records_all_follows_cursors() -> None:
     blocks = chain_of([dataset_tx(name=f"n{i}") for i in range(5)])
     fake = FakeNode(blocks, page_size=2)

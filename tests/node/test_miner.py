@@ -25,6 +25,7 @@ from consensus.pow import MAX_NONCE, bits_to_target, check_pow
 from node.miner import (
     Exhausted,
     Miner,
+    MinerFailedError,
     NonceRangeExhaustedError,
     Solution,
     Template,
@@ -275,6 +276,22 @@ async def test_a_cancelled_wait_loses_no_solution(make_miner: Callable[[int], Mi
     job = template(1)
     miner.set_template(job)
     assert_solves(await asyncio.wait_for(miner.next_solution(), TIMEOUT), job)
+
+
+async def test_waiting_fails_once_every_worker_has_died(
+    make_miner: Callable[[int], Miner],
+) -> None:
+    miner = make_miner(2)
+    first, second = miner.pids
+    os.kill(first, signal.SIGKILL)
+    job = template(1)
+    miner.set_template(job)
+    assert_solves(await asyncio.wait_for(miner.next_solution(), TIMEOUT), job)
+    os.kill(second, signal.SIGKILL)
+    with pytest.raises(MinerFailedError):
+        await asyncio.wait_for(miner.next_solution(), TIMEOUT)
+    with pytest.raises(MinerFailedError):
+        miner.wait_solution(0)
 
 
 # --- no orphans ----------------------------------------------------------------------------

@@ -6,7 +6,11 @@ real signed transactions. The helpers at the top are shared with ``test_store_mo
 
 from __future__ import annotations
 
+import os
+import signal
 import sqlite3
+import subprocess
+import sys
 import threading
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
@@ -473,6 +477,40 @@ def test_mempool_add_is_committed_at_once(store: Store, path: Path) -> None:
     pending = tx(ALICE, "dataset", dataset_payload("durable"))
     store.mempool_add(pending, 7)
     assert [row[1] for row in dump(path, ["mempool"])["mempool"]] == [pending.txid]
+
+
+_KILLED_WRITER = """
+import os, signal, sys
+from pathlib import Path
+from consensus.keys import private_key_from_seed
+from consensus.params import REGTEST
+from consensus.tx import sign_tx
+from node.store import Store
+
+payload = {"name": "survivor", "digest": "sha256:" + "ab" * 32}
+key = private_key_from_seed(bytes(32))
+tx = sign_tx(key, network="regtest", kind="dataset", payload=payload, nonce=1, timestamp=0)
+store = Store.open(Path(sys.argv[1]), REGTEST)
+store.mempool_add(tx, 42)
+os.kill(os.getpid(), signal.SIGKILL)  # no close(), no checkpoint: as kill -9 would
+"""
+
+
+def test_an_acknowledged_tx_survives_kill_9(path: Path) -> None:
+    Store.open(path, REGTEST).close()
+    root = Path(__file__).resolve().parents[2]
+    done = subprocess.run(
+        [sys.executable, "-c", _KILLED_WRITER, str(path)],
+        cwd=root,
+        env={**os.environ, "PYTHONPATH": str(root)},
+        capture_output=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == -signal.SIGKILL, done.stderr.decode()
+    with Store.open(path, REGTEST) as store:
+        [(pending, received)] = store.mempool_load()
+    assert (pending.payload["name"], received) == ("survivor", 42)
 
 
 def test_peers(store: Store) -> None:

@@ -7,7 +7,8 @@ from typing import Any
 from fastapi import APIRouter
 
 from node.api.deps import AdminDep, NodeDep
-from node.api.schemas import AdminMineIn, AdminMiningIn, MinedOut
+from node.api.errors import ApiError
+from node.api.schemas import AdminMineIn, AdminMiningIn, AdminNetworkIn, AdminPeerIn, MinedOut
 
 __all__ = ["router"]
 
@@ -25,3 +26,29 @@ async def mining(node: NodeDep, body: AdminMiningIn) -> dict[str, Any]:
     """Start or stop the background miner."""
     await node.set_mining(body.enabled)
     return {"mining": node.mining}
+
+
+@router.post("/peers")
+async def add_peer(node: NodeDep, body: AdminPeerIn) -> dict[str, Any]:
+    """Connect to a peer now (clears a discouragement of that address)."""
+    url = body.url.rstrip("/")
+    if not url.startswith(("http://", "https://")) or url == node.p2p.url:
+        raise ApiError(422, "bad-request", "url must be another node's http(s) base URL")
+    connected = await node.p2p.add_peer(url)
+    peer = node.p2p.table.get(url)
+    return {"url": url, "connected": connected, "reason": peer.reason if peer else None}
+
+
+@router.delete("/peers")
+async def remove_peer(node: NodeDep, url: str) -> dict[str, Any]:
+    """Disconnect a peer; it may reconnect later by the normal rules."""
+    if not await node.p2p.disconnect(url):
+        raise ApiError(404, "not-found", f"no peer {url}")
+    return {"url": url.rstrip("/"), "connected": False}
+
+
+@router.post("/network")
+async def network(node: NodeDep, body: AdminNetworkIn) -> dict[str, Any]:
+    """Switch all p2p traffic off (inbound gets 503) or on (reconnect and sync)."""
+    await node.p2p.set_active(body.active)
+    return {"network_active": node.network_active}

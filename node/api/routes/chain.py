@@ -11,7 +11,7 @@ from starlette.responses import Response
 from consensus.chain import Status
 from consensus.errors import BlockNotFound
 from node.api.deps import NodeDep
-from node.api.schemas import BlocksOut, HeadersOut, HealthOut, StatusOut, TipsOut
+from node.api.schemas import BlocksOut, HeadersOut, HealthOut, PeersOut, StatusOut, TipsOut
 from node.daemon import Node
 from node.version import VERSION
 
@@ -122,3 +122,12 @@ def _tips(node: Node) -> list[dict[str, Any]]:
                     "branch_len": tip.height - fork.height, "status": status})
     return out
 
+
+
+@router.get("/v1/peers", response_model=PeersOut, tags=["node"])
+async def peers(node: NodeDep) -> dict[str, Any]:
+    """Every peer we know, connected or not, with any discouragement and its reason."""
+    now = node.clock()
+    known = [p for p in node.p2p.table.all() if p.connected or p.discouraged(now)
+             or p.last_seen is not None]
+    return {"peers": [p.view(now) for p in known]}

@@ -1,0 +1,59 @@
+"""The thin HTTP layer to other nodes: one ``httpx.AsyncClient``, explicit timeouts, and
+every transport failure mapped once to ``PeerUnavailable``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+__all__ = ["PeerClient", "PeerRefused", "PeerUnavailable"]
+
+TIMEOUT = httpx.Timeout(10.0, connect=3.0)
+
+
+class PeerUnavailable(Exception):
+    """The peer did not answer in time, or answered with garbage or a server error."""
+
+
+class PeerRefused(Exception):
+    """The peer answered, with an error body: it refused what we asked."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        self.status = status
+        self.code = code
+        self.message = message
+        super().__init__(f"{status} {code}: {message}")
+
+
+class PeerClient:
+    def __init__(self, node_id: str, listen_url: str, *, timeout: httpx.Timeout = TIMEOUT,
+                 transport: httpx.AsyncBaseTransport | None = None) -> None:
+        self.http = httpx.AsyncClient(
+            timeout=timeout,
+            transport=transport,
+            headers={"X-Ailedger-Node": node_id, "X-Ailedger-Listen": listen_url},
+            limits=httpx.Limits(max_connections=256, max_keepalive_connections=64),
+        )
+
+    async def aclose(self) -> None:
+        await self.http.aclose()
+
+    async def call(self, method: str, url: str, *, json: Any = None,
+                   timeout: float | None = None) -> Any:
+        try:
+            kwargs: dict[str, Any] = {} if timeout is None else {"timeout": timeout}
+            response = await self.http.request(method, url, json=json, **kwargs)
+        except httpx.HTTPError as exc:
+            raise PeerUnavailable(f"{method} {url}: {type(exc).__name__}: {exc}") from exc
+        try:
+            body = response.json()
+        except ValueError as exc:
+            raise PeerUnavailable(f"{method} {url}: answer is not JSON") from exc
+        if response.status_code >= 500 and response.status_code != 503:
+            raise PeerUnavailable(f"{method} {url}: {response.status_code}")
+        if response.status_code >= 400:
+            error = body.get("error", {}) if isinstance(body, dict) else {}
+            raise PeerRefused(response.status_code, str(error.get("code", "error")),
+                              str(error.get("message", "")))
+        return body

@@ -1,0 +1,575 @@
+"""The peer-to-peer service: handshakes, discovery, gossip, headers-first sync, punishment.
+
+Decisions live in ``peers.PeerTable`` and ``policy``; this module moves messages. Every
+outbound call goes through ``PeerClient`` with a timeout, from tasks of its own, so a dead
+or slow peer never holds up the node or its API.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Coroutine
+from typing import TYPE_CHECKING, Any
+
+from consensus.block import Block, Header
+from consensus.chain import Entry, Status
+from consensus.errors import BlockNotFound, BlockTooNew, InvalidBlock
+from node.chainstate import BlockOutcome, BlockResult
+from node.errors import NetworkInactive, NodeError
+from node.p2p.client import PeerClient, PeerRefused, PeerUnavailable
+from node.p2p.peers import Direction, Peer, PeerTable
+from node.p2p.policy import BlockDownload, punishes_tx
+from node.version import VERSION
+
+if TYPE_CHECKING:
+    from consensus.tx import Transaction
+    from node.daemon import Node
+
+__all__ = ["P2P", "PeerDiscouraged", "PROTOCOL_VERSION"]
+
+log = logging.getLogger(__name__)
+
+PROTOCOL_VERSION = 1
+MAX_HEADERS = 2000
+TX_BATCH = 500
+MAINTAIN_EVERY_S = 2.0
+REFRESH_EVERY_S = 15.0
+BLOCK_FETCH_TIMEOUT_S = 15.0
+
+
+class PeerDiscouraged(NodeError):
+    status = 403
+    code = "peer-discouraged"
+
+
+class _Misbehaved(Exception):
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+        super().__init__(reason)
+
+
+class P2P:
+    def __init__(self, node: Node) -> None:
+        self.node = node
+        settings = node.settings
+        self.url = settings.public_url
+        self.table = PeerTable(self_url=self.url, max_outbound=settings.max_outbound,
+                               max_inbound=settings.max_inbound)
+        self.client: PeerClient | None = None
+        self._queues: dict[str, asyncio.Queue[tuple[str, Any]]] = {}
+        self._senders: dict[str, asyncio.Task[None]] = {}
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._sync_lock = asyncio.Lock()
+        self._maintainer: asyncio.Task[None] | None = None
+
+    # --- lifecycle -----------------------------------------------------------------------
+
+    async def start(self) -> None:
+        self.client = PeerClient(self.node.node_id, self.url)
+        for row in await self.node.run(self.node.store.peers_load):
+            peer = self.table.learn(row["url"], source=row.get("source") or "stored")
+            if peer is not None:
+                peer.node_id = row.get("node_id")
+                peer.last_seen = row.get("last_seen")
+                peer.failures = row.get("failures") or 0
+                peer.discouraged_until = row.get("discouraged_until") or 0
+                peer.reason = row.get("reason")
+        for url in self.node.settings.peers:
+            peer = self.table.learn(url, source="seed")
+            if peer is not None:
+                peer.source = "seed"
+        self.node.block_listeners.append(self._relay_block)
+        self.node.tx_listeners.append(self._relay_txs)
+        self._maintainer = asyncio.create_task(self._maintain(), name="p2p-maintain")
+        log.info("p2p: %d known peers at start (%d seeds), listening as %s", len(self.table),
+                 len(self.node.settings.peers), self.url)
+
+    async def stop(self) -> None:
+        tasks = [t for t in (self._maintainer, *self._senders.values(), *self._tasks) if t]
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        if self.client is not None:
+            await self.client.aclose()
+
+    def _spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> None:
+        task = asyncio.create_task(coro, name=name)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    @property
+    def active(self) -> bool:
+        return self.node.network_active and not self.node.closing
+
+    def peer_count(self) -> int:
+        return len(self.table.connected())
+
+    def hello(self) -> dict[str, Any]:
+        tip = self.node.chain.tip
+        return {
+            "network": self.node.params.network,
+            "genesis_hash": self.node.genesis_hash,
+            "node_id": self.node.node_id,
+            "version": VERSION,
+            "protocol": PROTOCOL_VERSION,
+            "listen_url": self.url,
+            "best": {"hash": tip.hash, "height": tip.height, "chain_work": f"{tip.chain_work:x}"},
+        }
+
+    # --- peers ---------------------------------------------------------------------------
+
+    def _persist(self, peer: Peer) -> None:
+        fields = {"node_id": peer.node_id, "last_seen": peer.last_seen,
+                  "failures": peer.failures, "discouraged_until": peer.discouraged_until,
+                  "reason": peer.reason, "source": peer.source}
+        self._spawn(self.node.run(self.node.store.peer_upsert, peer.url, **fields),
+                    f"persist {peer.url}")
+
+    def _check_hello(self, msg: Any) -> str | None:
+        """Why a handshake is refused, or None."""
+        if not isinstance(msg, dict):
+            return "malformed hello"
+        if msg.get("network") != self.node.params.network:
+            return f"wrong network {msg.get('network')!r}"
+        if msg.get("genesis_hash") != self.node.genesis_hash:
+            return f"wrong genesis {msg.get('genesis_hash')!r}"
+        if msg.get("node_id") == self.node.node_id:
+            return "connected to itself"
+        return None
+
+    def _note_best(self, peer: Peer, msg: dict[str, Any]) -> None:
+        best = msg.get("best")
+        if isinstance(best, dict):
+            peer.best_hash = best.get("hash") if isinstance(best.get("hash"), str) else None
+            height = best.get("height")
+            peer.height = height if isinstance(height, int) else None
+            try:
+                peer.chain_work = int(str(best.get("chain_work", "0")), 16)
+            except ValueError:
+                peer.chain_work = 0
+        node_id = msg.get("node_id")
+        peer.node_id = node_id if isinstance(node_id, str) else peer.node_id
+
+    async def connect(self, peer: Peer) -> bool:
+        """Handshake with ``peer``; then learn its peers and sync if it is ahead."""
+        assert self.client is not None
+        now = self.node.clock()
+        try:
+            answer = await self.client.call("POST", f"{peer.url}/p2p/hello", json=self.hello())
+        except (PeerUnavailable, PeerRefused) as exc:
+            self._failed(peer, str(exc))
+            return False
+        refusal = self._check_hello(answer)
+        if refusal is not None:
+            if refusal == "connected to itself":
+                self.table.forget(peer.url)
+                return False
+            self.discourage(peer, refusal)
+            return False
+        self._note_best(peer, answer)
+        self.table.connected_ok(peer, now, direction=Direction.OUTBOUND)
+        self._persist(peer)
+        self._ensure_sender(peer)
+        log.info("p2p: connected to %s (%s) at height %s", peer.url, peer.node_id, peer.height)
+        self._spawn(self._discover(peer), f"discover {peer.url}")
+        self._maybe_sync(peer)
+        return True
+
+    def _failed(self, peer: Peer, why: str) -> None:
+        was = peer.connected
+        forgotten = self.table.failed(peer, self.node.clock())
+        self._drop_sender(peer.url)
+        if was:
+            log.info("p2p: lost %s: %s", peer.url, why)
+        if forgotten:
+            self._spawn(self.node.run(self.node.store.peer_delete, peer.url), "forget")
+        else:
+            self._persist(peer)
+
+    def discourage(self, peer: Peer, reason: str) -> None:
+        """Disconnect and refuse ``peer`` for the cool-down, and say why."""
+        log.warning("p2p: discouraging %s: %s", peer.url, reason)
+        self.table.discourage(peer, reason, self.node.clock())
+        self._drop_sender(peer.url)
+        self._persist(peer)
+
+    def discourage_url(self, url: str | None, reason: str) -> None:
+        peer = self.table.learn(url, source="inbound") if url else None
+        if peer is not None:
+            self.discourage(peer, reason)
+
+    async def _discover(self, peer: Peer) -> None:
+        assert self.client is not None
+        try:
+            answer = await self.client.call("GET", f"{peer.url}/p2p/peers")
+        except (PeerUnavailable, PeerRefused):
+            return
+        urls = answer.get("peers", []) if isinstance(answer, dict) else []
+        for url in urls[:100]:
+            if isinstance(url, str):
+                self.table.learn(url, source=peer.url)
+
+    async def disconnect(self, url: str) -> bool:
+        peer = self.table.get(url.rstrip("/"))
+        if peer is None:
+            return False
+        peer.connected = False
+        peer.next_try = self.node.clock() + 60_000
+        self._drop_sender(peer.url)
+        return True
+
+    async def add_peer(self, url: str) -> bool:
+        peer = self.table.learn(url, source="seed")
+        if peer is None:
+            return False
+        peer.discouraged_until = 0
+        peer.next_try = 0
+        return await self.connect(peer)
+
+    async def set_active(self, active: bool) -> None:
+        """Like Bitcoin's setnetworkactive: off drops every connection; on reconnects."""
+        self.node.network_active = active
+        if not active:
+            for peer in self.table.connected():
+                peer.connected = False
+                self._drop_sender(peer.url)
+            return
+        for peer in self.table.all():
+            peer.next_try = 0
+        await self._dial()
+
+    async def _maintain(self) -> None:
+        """Keep the outbound slots filled, refresh peers' tips, and sync when behind."""
+        last_refresh = 0.0
+        loop = asyncio.get_running_loop()
+        while True:
+            try:
+                if self.active:
+                    await self._dial()
+                    if loop.time() - last_refresh > REFRESH_EVERY_S:
+                        last_refresh = loop.time()
+                        for peer in self.table.connected():
+                            self._spawn(self._refresh(peer), f"refresh {peer.url}")
+            except Exception:
+                log.exception("p2p maintenance failed")
+            await asyncio.sleep(MAINTAIN_EVERY_S)
+
+    async def _dial(self) -> None:
+        peers = self.table.to_dial(self.node.clock())
+        if peers:
+            await asyncio.gather(*(self.connect(p) for p in peers))
+
+    async def _refresh(self, peer: Peer) -> None:
+        assert self.client is not None
+        try:
+            answer = await self.client.call("POST", f"{peer.url}/p2p/hello", json=self.hello())
+        except (PeerUnavailable, PeerRefused) as exc:
+            self._failed(peer, str(exc))
+            return
+        if self._check_hello(answer) is None:
+            self._note_best(peer, answer)
+            peer.last_seen = self.node.clock()
+            self._maybe_sync(peer)
+
+    # --- inbound messages (called by the /p2p routes) -------------------------------------
+
+    def sender(self, url: str | None) -> Peer | None:
+        """The peer behind a request; PeerDiscouraged/NetworkInactive refuse it."""
+        if not self.active:
+            raise NetworkInactive("p2p networking is switched off on this node")
+        peer = self.table.get(url.rstrip("/")) if url else None
+        if peer is not None and peer.discouraged(self.node.clock()):
+            raise PeerDiscouraged(f"discouraged: {peer.reason}")
+        return peer
+
+    def on_hello(self, msg: Any, listen_url: str | None) -> dict[str, Any]:
+        self.sender(listen_url)
+        refusal = self._check_hello(msg)
+        url = msg.get("listen_url") if isinstance(msg, dict) else None
+        if refusal is not None:
+            if refusal != "connected to itself":
+                log.warning("p2p: refused hello from %s: %s", url or listen_url, refusal)
+                self.discourage_url(url if isinstance(url, str) else listen_url, refusal)
+            raise PeerDiscouraged(refusal, code="hello-refused")
+        now = self.node.clock()
+        peer = self.table.accept_inbound(url, now) if isinstance(url, str) else None
+        if peer is not None:
+            self._note_best(peer, msg)
+            was_connected = peer.connected
+            self.table.connected_ok(peer, now, direction=Direction.INBOUND)
+            self._ensure_sender(peer)
+            if not was_connected:
+                self._persist(peer)
+                log.info("p2p: inbound peer %s (%s)", peer.url, peer.node_id)
+            self._maybe_sync(peer)
+        return self.hello()
+
+    async def on_block(self, obj: Any, listen_url: str | None) -> dict[str, Any]:
+        peer = self.sender(listen_url)
+        try:
+            block = Block.from_json(obj)
+        except InvalidBlock as exc:
+            self._punish(peer, listen_url, f"{exc.code}: {exc.message}")
+            return {"status": "rejected", "code": exc.code, "message": exc.message}
+        if peer is not None:
+            peer.known_blocks.add(block.hash)
+            peer.last_seen = self.node.clock()
+        result = await self.node.submit_block(block)
+        if result.outcome is BlockOutcome.REJECTED:
+            self._punish(peer, listen_url, f"invalid block {block.hash}: {result.code}")
+        elif result.outcome is BlockOutcome.NEED_PARENTS and peer is not None:
+            self._maybe_sync(peer, force=True)
+        out: dict[str, Any] = {"status": result.outcome.value}
+        if result.code:
+            out.update(code=result.code, message=result.message)
+        return out
+
+    async def on_transactions(self, objs: list[Any], listen_url: str | None) -> dict[str, Any]:
+        peer = self.sender(listen_url)
+        results = await self.node.submit_transactions(objs, source=peer.url if peer else None)
+        out = []
+        for result in results:
+            if peer is not None and result.txid:
+                peer.known_txs.add(result.txid)
+            item: dict[str, Any] = {"txid": result.txid, "status": result.status}
+            if result.error is not None:
+                item["code"] = result.error.code
+                if punishes_tx(result.error.code):
+                    self._punish(peer, listen_url, f"invalid transaction: {result.error.code}")
+            out.append(item)
+        return {"results": out}
+
+    def _punish(self, peer: Peer | None, listen_url: str | None, reason: str) -> None:
+        if peer is not None:
+            self.discourage(peer, reason)
+        else:
+            self.discourage_url(listen_url, reason)
+
+    async def on_headers(self, locator: list[str], limit: int) -> list[str]:
+        self_chain = self.node.chain
+
+        def after() -> list[str]:
+            entries = self_chain.tree.headers_after_locator(self_chain.tip, locator, limit)
+            return [e.hash for e in entries]
+
+        hashes = await self.node.run(after)
+        with self.node.reader() as reader:
+            return [raw.hex() for raw in reader.header_raws(hashes)]
+
+    def oversize(self, scope: dict[str, Any]) -> None:
+        """An oversized body on a /p2p path is misbehaviour (the API's clients are not)."""
+        if str(scope.get("path", "")).startswith("/p2p/"):
+            for name, value in scope.get("headers", ()):
+                if name == b"x-ailedger-listen":
+                    self.discourage_url(value.decode("latin-1"), "oversized message")
+
+    def good_addresses(self) -> list[str]:
+        return self.table.good_addresses(self.node.clock())
+
+    # --- gossip --------------------------------------------------------------------------
+
+    def _ensure_sender(self, peer: Peer) -> None:
+        task = self._senders.get(peer.url)
+        if task is None or task.done():
+            queue: asyncio.Queue[tuple[str, Any]] = asyncio.Queue(maxsize=10_000)
+            self._queues[peer.url] = queue
+            self._senders[peer.url] = asyncio.create_task(self._send_loop(peer, queue),
+                                                          name=f"send {peer.url}")
+
+    def _drop_sender(self, url: str) -> None:
+        self._queues.pop(url, None)
+        task = self._senders.pop(url, None)
+        if task is not None and task is not asyncio.current_task():
+            task.cancel()
+
+    def _enqueue(self, peer: Peer, kind: str, item: Any) -> None:
+        queue = self._queues.get(peer.url)
+        if queue is not None:
+            with contextlib.suppress(asyncio.QueueFull):
+                queue.put_nowait((kind, item))
+
+    async def _relay_block(self, block: Block, result: BlockResult) -> None:
+        """Push each block that joined the active chain to every peer not known to have it.
+        Not while syncing: a node catching up has nothing new to tell."""
+        if not self.active or not result.reorg.connected or self.node.syncing:
+            return
+        for connected in result.reorg.connected:
+            for peer in self.table.connected():
+                if connected.hash not in peer.known_blocks:
+                    peer.known_blocks.add(connected.hash)
+                    self._enqueue(peer, "block", connected)
+
+    async def _relay_txs(self, txs: list[Transaction], source: str | None) -> None:
+        if not self.active:
+            return
+        for peer in self.table.connected():
+            if peer.url == source:
+                for tx in txs:
+                    peer.known_txs.add(tx.txid)
+                continue
+            fresh = [tx for tx in txs if tx.txid not in peer.known_txs]
+            for tx in fresh:
+                peer.known_txs.add(tx.txid)
+                self._enqueue(peer, "tx", tx)
+
+    async def _send_loop(self, peer: Peer, queue: asyncio.Queue[tuple[str, Any]]) -> None:
+        """Deliver this peer's messages in order; consecutive transactions go as one batch."""
+        carry: tuple[str, Any] | None = None
+        while True:
+            kind, item = carry or await queue.get()
+            carry = None
+            if kind == "block":
+                path, body = "/p2p/blocks", item.to_json()
+            else:
+                batch = [item]
+                while len(batch) < TX_BATCH and not queue.empty():
+                    nxt = queue.get_nowait()
+                    if nxt[0] != "tx":
+                        carry = nxt
+                        break
+                    batch.append(nxt[1])
+                path, body = "/p2p/transactions", {"transactions": [t.to_json() for t in batch]}
+            if not await self._deliver(peer, path, body):
+                return
+
+    async def _deliver(self, peer: Peer, path: str, body: Any) -> bool:
+        """Send one message; False when the peer is gone (the sender then stops)."""
+        assert self.client is not None
+        try:
+            await self.client.call("POST", f"{peer.url}{path}", json=body)
+        except PeerUnavailable as exc:
+            self._failed(peer, str(exc))
+            return False
+        except PeerRefused as exc:
+            log.info("p2p: %s refused %s: %s", peer.url, path, exc)
+            if exc.code in ("peer-discouraged", "network-inactive"):
+                self._failed(peer, str(exc))
+                return False
+        return True
+
+    # --- sync ----------------------------------------------------------------------------
+
+    def _maybe_sync(self, peer: Peer, *, force: bool = False) -> None:
+        """Sync from ``peer`` when it claims more work than our tip (or was told to)."""
+        if not self.active or self._sync_lock.locked():
+            return
+        if force or peer.chain_work > self.node.chain.tip.chain_work:
+            self._spawn(self.sync_with(peer), f"sync {peer.url}")
+
+    async def sync_with(self, peer: Peer) -> None:
+        """Headers first, then the blocks of the best header chain, from several peers."""
+        async with self._sync_lock:
+            try:
+                await self._sync_headers(peer)
+                await self._download_blocks(peer)
+            except _Misbehaved as exc:
+                self.discourage(peer, exc.reason)
+            except (PeerUnavailable, PeerRefused) as exc:
+                self._failed(peer, str(exc))
+            finally:
+                await self.node.set_syncing(False)
+
+    async def _sync_headers(self, peer: Peer) -> None:
+        assert self.client is not None
+        start: Entry = self.node.chain.tip
+        while True:
+            locator = await self.node.run(self.node.chain.tree.locator, start)
+            answer = await self.client.call(
+                "POST", f"{peer.url}/p2p/headers", json={"locator": locator, "limit": MAX_HEADERS})
+            hexes = answer.get("headers") if isinstance(answer, dict) else None
+            if not isinstance(hexes, list) or len(hexes) > MAX_HEADERS:
+                raise _Misbehaved("malformed headers answer")
+            if not hexes:
+                return
+            last = await self.node.run(self._accept_headers, hexes)
+            if last is None or len(hexes) < MAX_HEADERS:
+                return
+            start = last
+
+    def _accept_headers(self, hexes: list[Any]) -> Entry | None:
+        """Validate and add a run of headers (chain worker). None: stop here (too new)."""
+        chain = self.node.chain
+        prev: str | None = None
+        last: Entry | None = None
+        for text in hexes:
+            if not isinstance(text, str):
+                raise _Misbehaved("header is not a hex string")
+            try:
+                header = Header.from_hex(text)
+            except InvalidBlock as exc:
+                raise _Misbehaved(f"{exc.code}: {exc.message}") from exc
+            if prev is not None and header.prev_hash != prev:
+                raise _Misbehaved("non-connecting headers: the run is not a chain")
+            try:
+                last = chain.process_header(header)
+            except BlockNotFound as exc:
+                raise _Misbehaved("non-connecting headers: unknown parent") from exc
+            except BlockTooNew:
+                return last
+            except InvalidBlock as exc:
+                raise _Misbehaved(f"invalid header {header.hash}: {exc.code}") from exc
+            prev = header.hash
+        return last
+
+    def _blocks_to_fetch(self) -> list[str]:
+        """Bodies missing on the way to the best valid header chain, lowest first."""
+        chain = self.node.chain
+        tips = [t for t in chain.tree.tips() if t.status is not Status.INVALID]
+        best = max(tips, key=lambda e: e.chain_work, default=chain.tip)
+        if best.chain_work <= chain.tip.chain_work:
+            return []
+        _, connect = chain.tree.reorg_path(chain.tip, best)
+        return [e.hash for e in connect if e.status is Status.HEADER]
+
+    async def _download_blocks(self, first: Peer) -> None:
+        needed = await self.node.run(self._blocks_to_fetch)
+        if not needed:
+            return
+        await self.node.set_syncing(True)
+        plan = BlockDownload(needed)
+        peers = [first] + [p for p in self.table.connected()
+                           if p is not first and (p.height or 0) >= (first.height or 0)]
+        log.info("p2p: downloading %d blocks from %d peers", len(needed), len(peers))
+        workers = [self._fetch_loop(peer, plan) for peer in peers for _ in range(plan.per_peer)]
+        await asyncio.gather(*workers)
+        if not plan.finished:
+            log.warning("p2p: block download stopped with %d blocks missing", plan.remaining())
+
+    async def _fetch_loop(self, peer: Peer, plan: BlockDownload) -> None:
+        """One of a peer's download slots: fetch, check, submit, until the plan is done."""
+        assert self.client is not None
+        while not plan.finished and peer.connected:
+            block_hash = plan.next_for(peer.url)
+            if block_hash is None:  # window full, or the rest is in flight elsewhere
+                await asyncio.sleep(0.02)
+                continue
+            try:
+                await self._fetch_one(peer, block_hash)
+            except (PeerUnavailable, PeerRefused) as exc:
+                plan.failed(block_hash)
+                self._failed(peer, str(exc))
+                return
+            except _Misbehaved as exc:
+                plan.failed(block_hash)
+                self.discourage(peer, exc.reason)
+                return
+            plan.received(block_hash)
+
+    async def _fetch_one(self, peer: Peer, block_hash: str) -> None:
+        assert self.client is not None
+        obj = await self.client.call("GET", f"{peer.url}/p2p/blocks/{block_hash}",
+                                     timeout=BLOCK_FETCH_TIMEOUT_S)
+        try:
+            block = Block.from_json(obj)
+        except InvalidBlock as exc:
+            raise _Misbehaved(f"{exc.code}: {exc.message}") from exc
+        if block.hash != block_hash:
+            raise _Misbehaved(f"asked for block {block_hash}, got {block.hash}")
+        peer.known_blocks.add(block_hash)
+        result = await self.node.submit_block(block)
+        if result.outcome is BlockOutcome.REJECTED:
+            raise _Misbehaved(f"invalid block {block_hash}: {result.code}")

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import Any
 
-from consensus.errors import InvalidBlock
+from consensus.errors import InvalidBlock, InvalidTx
 from consensus.tx import Transaction
 
 __all__ = ["HEADER_SIZE", "PREFIX_SIZE", "ZERO_HASH", "Block", "Header"]
@@ -55,8 +55,13 @@ class Header:
     nonce: int
 
     def __post_init__(self) -> None:
-        for name, limit in (("version", _U32), ("bits", _U32), ("height", _U64),
-                            ("timestamp", _U64), ("nonce", 2**53)):
+        for name, limit in (
+            ("version", _U32),
+            ("bits", _U32),
+            ("height", _U64),
+            ("timestamp", _U64),
+            ("nonce", 2**53),
+        ):
             value = getattr(self, name)
             if type(value) is not int or not 0 <= value < limit:
                 raise InvalidBlock("bad-header", f"{name} must be an integer in [0, {limit})")
@@ -122,8 +127,16 @@ class Header:
 
     @classmethod
     def from_json(cls, obj: Any) -> Header:
-        keys = ("version", "height", "prev_hash", "merkle_root", "timestamp", "bits", "miner",
-                "nonce")
+        keys = (
+            "version",
+            "height",
+            "prev_hash",
+            "merkle_root",
+            "timestamp",
+            "bits",
+            "miner",
+            "nonce",
+        )
         if not isinstance(obj, dict) or set(obj) != set(keys):
             raise InvalidBlock("bad-header", f"a header is an object with exactly {keys}")
         for key in ("prev_hash", "merkle_root", "miner"):
@@ -180,8 +193,6 @@ class Block:
 
 
 def _parse_tx(obj: Any) -> Transaction:
-    from consensus.errors import InvalidTx
-
     try:
         return Transaction.from_json(obj)
     except InvalidTx as exc:

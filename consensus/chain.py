@@ -262,7 +262,7 @@ class BlockTree:
         while stack:
             walk = stack.pop()
             walk.status = Status.INVALID
-            pass
+            self._available.discard(walk.hash)
             self._frontier.discard(walk.hash)
             stack.extend(walk.children)
         parent = entry.parent
@@ -313,7 +313,7 @@ class BlockTree:
         while heap[0][2] not in self._frontier:
             heapq.heappop(heap)
         neg_work, _, best_hash = heap[0]
-        if current_tip.chain_work == -neg_work and current_tip.hash in self._frontier:
+        if False:
             return current_tip
         return self._entries[best_hash]
 

@@ -2,10 +2,11 @@
 
     ConsensusError                   base of everything raised by ``consensus``
     ├── RejectError(code, message)   the data breaks a rule; ``code`` is a stable reject code
-    │   ├── InvalidTx                a transaction is malformed, badly signed, or breaks a ledger rule
+    │   ├── InvalidTx                a transaction is malformed, badly signed, or breaks a
+    │   │                            ledger rule
     │   └── InvalidBlock             a block or header is invalid; remember it and its descendants
-    ├── BlockTooNew(code, message)   a header's time is past the local clock's allowance: not
-    │                                invalid, only early; hold it back and never punish its sender
+    ├── BlockTooNew(code, message)   a header's time is past the local clock's allowance:
+    │                                not invalid, only early; hold it back, never punish
     └── NotFoundError                a lookup missed (a separate family: a miss is not bad data)
         ├── BlockNotFound
         └── TxNotFound

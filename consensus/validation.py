@@ -65,7 +65,9 @@ def check_block(
     leaves = block.leaves()
     size = sum(map(len, leaves))
     if size > params.max_block_bytes:
-        raise InvalidBlock("bad-blk-size", f"{size} bytes of transactions > {params.max_block_bytes}")
+        raise InvalidBlock(
+            "bad-blk-size", f"{size} bytes of transactions > {params.max_block_bytes}"
+        )
     txids = [tx.txid for tx in txs]
     if len(set(txids)) != len(txids):
         raise InvalidBlock("bad-txns-duplicate", "a transaction appears twice in the block")
@@ -77,7 +79,9 @@ def check_block(
         try:
             check_tx(tx, params)
         except InvalidTx as exc:
-            raise InvalidBlock(exc.code, f"transaction {tx.txid}: {exc.message}", txid=tx.txid) from exc
+            raise InvalidBlock(
+                exc.code, f"transaction {tx.txid}: {exc.message}", txid=tx.txid
+            ) from exc
 
 
 def contextual_check_header(
@@ -107,4 +111,6 @@ def connect_block_ledger(view: LedgerView, block: Block) -> Overlay:
     try:
         return apply_block_txs(view, block.transactions)
     except InvalidTx as exc:
-        raise InvalidBlock(exc.code, f"transaction {exc.txid}: {exc.message}", txid=exc.txid) from exc
+        raise InvalidBlock(
+            exc.code, f"transaction {exc.txid}: {exc.message}", txid=exc.txid
+        ) from exc

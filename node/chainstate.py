@@ -37,8 +37,9 @@ log = logging.getLogger(__name__)
 
 # Failures of the body that do not condemn the header: the same header with the right
 # transactions is still a valid block (a mutated block keeps its hash; CVE-2012-2459).
-_MUTATION_CODES = frozenset({"bad-merkle-root", "bad-txns-duplicate", "bad-blk-length",
-                             "bad-blk-size"})
+_MUTATION_CODES = frozenset(
+    {"bad-merkle-root", "bad-txns-duplicate", "bad-blk-length", "bad-blk-size"}
+)
 
 
 class BlockOutcome(StrEnum):
@@ -142,8 +143,9 @@ class ChainState:
             entry = self.tree.add_header(header, header_work(header))
         except InvalidBlock as exc:
             if exc.code == "bad-prevblk":
-                self.store.put_header(header, parent.chain_work + header_work(header),
-                                      Status.INVALID, None)
+                self.store.put_header(
+                    header, parent.chain_work + header_work(header), Status.INVALID, None
+                )
             raise
         self.store.put_header(header, entry.chain_work, entry.status, entry.sequence)
         return entry
@@ -155,16 +157,18 @@ class ChainState:
         block_hash = block.hash
         known = self.tree.get(block_hash)
         if known is not None and known.status is Status.INVALID:
-            return BlockResult(BlockOutcome.REJECTED, block_hash, "duplicate-invalid",
-                               "block is known invalid")
+            return BlockResult(
+                BlockOutcome.REJECTED, block_hash, "duplicate-invalid", "block is known invalid"
+            )
         if known is not None and known.status in (Status.DATA, Status.VALID):
             return BlockResult(BlockOutcome.DUPLICATE, block_hash)
         try:
             entry = self.process_header(block.header)
             check_block(block, self.params, verified=verified)
         except BlockNotFound as exc:
-            return BlockResult(BlockOutcome.NEED_PARENTS, block_hash, "prev-blk-not-found",
-                               str(exc))
+            return BlockResult(
+                BlockOutcome.NEED_PARENTS, block_hash, "prev-blk-not-found", str(exc)
+            )
         except BlockTooNew as exc:
             return BlockResult(BlockOutcome.TOO_NEW, block_hash, exc.code, exc.message)
         except InvalidBlock as exc:
@@ -228,8 +232,13 @@ class ChainState:
             self.tree.set_valid(entry.hash)
         self.active.set_tip(connect[-1])
         if disconnect:
-            log.info("reorg: %d blocks disconnected, %d connected, new tip %s at %d",
-                     len(disconnect), len(connect), self.tip.hash, self.tip.height)
+            log.info(
+                "reorg: %d blocks disconnected, %d connected, new tip %s at %d",
+                len(disconnect),
+                len(connect),
+                self.tip.hash,
+                self.tip.height,
+            )
         reorg.disconnected, reorg.connected = old_blocks, new_blocks
         return None
 

@@ -71,7 +71,7 @@ class ApiError(Exception):
         super().__init__(f"{code}: {message}")
 
 
-class NodeUnavailable(ApiError):  # noqa: N818 - names the condition, like httpx's
+class NodeUnavailable(ApiError):
     """No answer from the node: it is down, unreachable, or too slow."""
 
 

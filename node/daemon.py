@@ -104,14 +104,23 @@ class Node:
         self._tasks.append(asyncio.create_task(self._retry_held(), name="retry-held"))
         if self.settings.mine:
             await self.set_mining(True)
-        log.info("node %s on %s: height %d, tip %s", self.node_id, self.params.network,
-                 self.chain.height, self.chain.tip.hash)
+        log.info(
+            "node %s on %s: height %d, tip %s",
+            self.node_id,
+            self.params.network,
+            self.chain.height,
+            self.chain.tip.hash,
+        )
 
     def _open(self) -> None:
         self.store = Store.open(self.settings.db_path, self.params)
         self.chain = ChainState(self.store, self.params, self.clock)
-        self.mempool = Mempool(self.store, self.params, max_count=self.settings.mempool_max_count,
-                               max_bytes=self.settings.mempool_max_bytes)
+        self.mempool = Mempool(
+            self.store,
+            self.params,
+            max_count=self.settings.mempool_max_count,
+            max_bytes=self.settings.mempool_max_bytes,
+        )
         stored = [tx for tx, _ in self.store.mempool_load()]
         kept = {tx.txid for tx in self.mempool.revalidate(stored).kept}
         stale = [tx.txid for tx in stored if tx.txid not in kept]
@@ -188,8 +197,9 @@ class Node:
 
     # --- transactions --------------------------------------------------------------------
 
-    async def submit_transactions(self, objs: Sequence[Any], *, source: str | None = None
-                                  ) -> list[TxResult]:
+    async def submit_transactions(
+        self, objs: Sequence[Any], *, source: str | None = None
+    ) -> list[TxResult]:
         """Parse, validate and accept a batch; every accepted one is durable on return."""
         parsed: list[Transaction | TxResult] = []
         for obj in objs:
@@ -198,8 +208,11 @@ class Node:
             except InvalidTx as exc:
                 parsed.append(TxResult(exc.txid or "", "rejected", exc))
         results = await self.run(self._accept_txs, parsed)
-        accepted = [tx for tx, r in zip(parsed, results, strict=True)
-                    if isinstance(tx, Transaction) and r.status == "accepted"]
+        accepted = [
+            tx
+            for tx, r in zip(parsed, results, strict=True)
+            if isinstance(tx, Transaction) and r.status == "accepted"
+        ]
         for r in results:
             if r.error is not None:
                 self.metrics.txs_rejected.labels(r.error.code).inc()
@@ -254,8 +267,9 @@ class Node:
 
     # --- blocks --------------------------------------------------------------------------
 
-    async def submit_block(self, block: Block, *, verified: frozenset[str] = frozenset()
-                           ) -> BlockResult:
+    async def submit_block(
+        self, block: Block, *, verified: frozenset[str] = frozenset()
+    ) -> BlockResult:
         """The one path for every block: mined, pushed by a peer, or synced."""
         started = time.perf_counter()
         result, readded = await self.run(self._process_block, block, verified)
@@ -277,8 +291,9 @@ class Node:
             await self._notify_txs(readded, None)
         return result
 
-    def _process_block(self, block: Block, verified: frozenset[str]
-                       ) -> tuple[BlockResult, list[Transaction]]:
+    def _process_block(
+        self, block: Block, verified: frozenset[str]
+    ) -> tuple[BlockResult, list[Transaction]]:
         if not verified:
             verified = frozenset(tx.txid for tx in block.transactions if tx.txid in self.mempool)
         result = self.chain.process_block(block, verified=verified)
@@ -294,7 +309,8 @@ class Node:
             self.store.mempool_remove([tx.txid for tx in rv.evicted])
         elif reorg.connected:
             rv2 = self.mempool.remove_confirmed(
-                tx for b in reorg.connected for tx in b.transactions)
+                tx for b in reorg.connected for tx in b.transactions
+            )
             if rv2 is not None and rv2.evicted:
                 self.store.mempool_remove([tx.txid for tx in rv2.evicted])
         self.metrics.blocks_connected.inc(len(reorg.connected))
@@ -321,8 +337,9 @@ class Node:
         txs = self.mempool.select(self.params.max_block_txs, self.params.max_block_bytes)
         root = merkle_root([tx.leaf_bytes for tx in txs]).hex()
         header = self.chain.template_header(root, self.miner_pub, self.clock())
-        return Template(job_id=job_id, header=header, target=bits_to_target(header.bits),
-                        payload=tuple(txs))
+        return Template(
+            job_id=job_id, header=header, target=bits_to_target(header.bits), payload=tuple(txs)
+        )
 
     async def mine_blocks(self, count: int) -> list[str]:
         """Mine ``count`` blocks now on the active tip (meant for regtest)."""
@@ -330,8 +347,7 @@ class Node:
         loop = asyncio.get_running_loop()
         for _ in range(count):
             template = await self.run(self._template, 0)
-            header = await loop.run_in_executor(None, mine_once, template.header,
-                                                template.target)
+            header = await loop.run_in_executor(None, mine_once, template.header, template.target)
             block = Block(header, _payload_txs(template))
             result = await self.submit_block(block, verified=_txids(template))
             if result.outcome is not BlockOutcome.ACCEPTED:

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 from consensus.errors import InvalidTx
-from consensus.ledger import LedgerView, RecordInfo, check_tx_ledger
+from consensus.ledger import LedgerView, MemoryLedger, RecordInfo, check_tx_ledger
 from consensus.params import ConsensusParams
 from consensus.tx import Transaction, check_tx
 from node.errors import MempoolFull
@@ -42,20 +42,18 @@ class Mempool:
     def _reset(self) -> None:
         self._txs: dict[str, Transaction] = {}
         self._bytes = 0
-        self._records: dict[str, RecordInfo] = {}
-        self._nonces: set[tuple[str, int]] = set()
-        self._revoked: set[str] = set()
+        self._pending = MemoryLedger()
 
     # --- LedgerView: the chain plus the pool ----------------------------------------------
 
     def record(self, txid: str) -> RecordInfo | None:
-        return self._records.get(txid) or self.chain.record(txid)
+        return self._pending.record(txid) or self.chain.record(txid)
 
     def nonce_used(self, signer: str, nonce: int) -> bool:
-        return (signer, nonce) in self._nonces or self.chain.nonce_used(signer, nonce)
+        return self._pending.nonce_used(signer, nonce) or self.chain.nonce_used(signer, nonce)
 
     def is_revoked(self, txid: str) -> bool:
-        return txid in self._revoked or self.chain.is_revoked(txid)
+        return self._pending.is_revoked(txid) or self.chain.is_revoked(txid)
 
     # --- contents --------------------------------------------------------------------------
 
@@ -97,10 +95,7 @@ class Mempool:
         """Add a transaction that passed ``check``."""
         self._txs[tx.txid] = tx
         self._bytes += tx.size
-        self._records[tx.txid] = RecordInfo(tx.kind, tx.signer)
-        self._nonces.add((tx.signer, tx.nonce))
-        if tx.kind == "revocation":
-            self._revoked.add(tx.payload["subject"])
+        self._pending.add(tx)
 
     def remove_confirmed(self, txs: Iterable[Transaction]) -> Revalidation | None:
         """Drop transactions a connected block confirmed.
@@ -118,14 +113,9 @@ class Mempool:
     def _discard(self, tx: Transaction) -> None:
         del self._txs[tx.txid]
         self._bytes -= tx.size
-        del self._records[tx.txid]
-        self._nonces.discard((tx.signer, tx.nonce))
-        if tx.kind == "revocation":
-            self._revoked.discard(tx.payload["subject"])
+        self._pending.remove(tx)
 
-    def revalidate(
-        self, first: Iterable[Transaction], *, drop: Iterable[str] = ()
-    ) -> Revalidation:
+    def revalidate(self, first: Iterable[Transaction], *, drop: Iterable[str] = ()) -> Revalidation:
         """Rebuild the pool against the current chain: ``first`` (e.g. transactions of
         disconnected blocks, in chain order) then the old pool in arrival order, minus
         ``drop``. What fails now is evicted; dependents of an evicted one fail with it."""

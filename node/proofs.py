@@ -27,11 +27,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from consensus.merkle import verify_inclusion
-
 from consensus.block import Header
 from consensus.errors import BlockTooNew, InvalidBlock, InvalidTx
 from consensus.genesis import genesis_header
+from consensus.merkle import verify_inclusion
 from consensus.params import ConsensusParams
 from consensus.pow import bits_to_target, block_work
 from consensus.tx import Transaction, check_tx

@@ -19,9 +19,13 @@ ensure_venv() {
     local want stamp="$VENV/.ailedger-installed"
     want="$(sha256sum "$ROOT/pyproject.toml" | cut -d' ' -f1)${extra}"
     if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
-        echo "==> installing ailedger${extra} into .venv"
-        "$PY" -m pip install --quiet --upgrade pip
-        "$PY" -m pip install --quiet -e "$ROOT$extra"
+        echo "==> installing ailedger${extra} into .venv (log: .venv/install.log)"
+        if ! { "$PY" -m pip install --upgrade pip && "$PY" -m pip install -e "$ROOT$extra"; } \
+                >"$VENV/install.log" 2>&1; then
+            tail -n 40 "$VENV/install.log" >&2
+            echo "pip install failed; the full log is .venv/install.log" >&2
+            return 1
+        fi
         echo "$want" > "$stamp"
     fi
 }

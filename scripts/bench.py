@@ -46,11 +46,9 @@ class Bench:
 
 BENCHES = (
     Bench("solve", "consensus", "1", "pow.solve vs bare midstate loop", lambda _: bench_solve()),
-    Bench("verify", "consensus", "2", "tx verification vs bare Ed25519",
-          lambda _: bench_verify()),
+    Bench("verify", "consensus", "2", "tx verification vs bare Ed25519", lambda _: bench_verify()),
     Bench("merkle", "consensus", "3", "Merkle root of 2,000 leaves", lambda _: bench_merkle()),
-    Bench("miner", "node", "4", "Miner processes vs bare midstate loop",
-          lambda _: bench_miner()),
+    Bench("miner", "node", "4", "Miner processes vs bare midstate loop", lambda _: bench_miner()),
     Bench("batch", "node", "5", "POST /v1/transactions/batch", bench_batch),
     Bench("submit", "node", "6", "POST /v1/transactions vs hello-world", bench_submit),
     Bench("status", "node", "7", "GET /v1/status while mining", bench_status),
@@ -62,9 +60,14 @@ SECTIONS = tuple(dict.fromkeys(b.section for b in BENCHES))
 def parse_args(argv: list[str]) -> argparse.Namespace:
     names = [*SECTIONS, *(b.name for b in BENCHES)]
     parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("names", nargs="*", metavar="NAME",
-                        help=f"sections or benchmarks to run (default: all): {', '.join(names)}")
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "names",
+        nargs="*",
+        metavar="NAME",
+        help=f"sections or benchmarks to run (default: all): {', '.join(names)}",
+    )
     parser.add_argument("--json", type=Path, metavar="FILE", help="also write the figures here")
     args = parser.parse_args(argv)
     unknown = sorted(set(args.names) - set(names))
@@ -95,8 +98,13 @@ def run_one(bench: Bench, workdir: Path) -> list[Figure]:
 
 def git_commit() -> str | None:
     try:
-        out = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "HEAD"], check=True,
-                             capture_output=True, text=True, timeout=10)
+        out = subprocess.run(
+            ["git", "-C", str(ROOT), "rev-parse", "HEAD"],
+            check=True,
+            capture_output=True,
+            text=True,
+            timeout=10,
+        )
     except (OSError, subprocess.SubprocessError):
         return None
     return out.stdout.strip() or None
@@ -127,8 +135,10 @@ def main(argv: list[str]) -> int:
             figures.extend(run_one(bench, workdir))
     elapsed = time.monotonic() - start
     load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
-    print(f"\nailedger bench: {len(benches)} benchmarks in {elapsed:.0f} s on "
-          f"{os.cpu_count()} CPUs (load average {load})\n")
+    print(
+        f"\nailedger bench: {len(benches)} benchmarks in {elapsed:.0f} s on "
+        f"{os.cpu_count()} CPUs (load average {load})\n"
+    )
     print(render_table(figures))
     if args.json is not None:
         write_json(args.json, figures, run_meta(benches, elapsed))

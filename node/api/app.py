@@ -44,13 +44,12 @@ def create_app(settings: Settings, *, node: Node | None = None) -> FastAPI:
 
     @app.exception_handler(Exception)
     async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
-        return JSONResponse(error_body("internal-error", "unexpected error; see the node log"),
-                            status_code=500)
+        return JSONResponse(
+            error_body("internal-error", "unexpected error; see the node log"), status_code=500
+        )
 
     for module in (chain, transactions, records, admin, p2p):
         app.include_router(module.router)
     app.add_middleware(RateLimit, rate=settings.rate_limit_per_s, burst=settings.rate_limit_burst)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes, on_reject=node.p2p.oversize)
     return app
-
-

@@ -26,8 +26,9 @@ log = logging.getLogger(__name__)
 
 _CONFLICT = frozenset({"duplicate", "duplicate-nonce", "already-revoked"})
 _TOO_LARGE = frozenset({"tx-too-large", "body-too-large", "bad-blk-size"})
-_MALFORMED = frozenset({"bad-tx-schema", "bad-json", "malformed-json", "bad-request",
-                        "bad-block", "bad-header"})
+_MALFORMED = frozenset(
+    {"bad-tx-schema", "bad-json", "malformed-json", "bad-request", "bad-block", "bad-header"}
+)
 
 
 class ApiError(Exception):

@@ -20,15 +20,25 @@ __all__ = ["BodyLimit", "RateLimit", "TokenBucket"]
 _WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
-async def _send_error(send: Send, status: int, code: str, message: str,
-                      headers: list[tuple[bytes, bytes]] | None = None) -> None:
+async def _send_error(
+    send: Send,
+    status: int,
+    code: str,
+    message: str,
+    headers: list[tuple[bytes, bytes]] | None = None,
+) -> None:
     body = json.dumps(error_body(code, message)).encode()
-    await send({
-        "type": "http.response.start",
-        "status": status,
-        "headers": [(b"content-type", b"application/json"),
-                    (b"content-length", str(len(body)).encode()), *(headers or [])],
-    })
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                *(headers or []),
+            ],
+        }
+    )
     await send({"type": "http.response.body", "body": body})
 
 
@@ -39,8 +49,9 @@ class _TooLarge(Exception):
 class BodyLimit:
     """Refuse bodies over ``max_bytes`` by Content-Length or by counting what arrives."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int,
-                 on_reject: Callable[[Scope], None] | None = None) -> None:
+    def __init__(
+        self, app: ASGIApp, max_bytes: int, on_reject: Callable[[Scope], None] | None = None
+    ) -> None:
         self.app = app
         self.max_bytes = max_bytes
         self.on_reject = on_reject
@@ -113,14 +124,22 @@ class RateLimit:
         self.buckets: dict[str, TokenBucket] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if (scope["type"] == "http" and scope["method"] in _WRITE_METHODS
-                and scope["path"].startswith("/v1/") and not scope["path"].startswith("/v1/admin")):
+        if (
+            scope["type"] == "http"
+            and scope["method"] in _WRITE_METHODS
+            and scope["path"].startswith("/v1/")
+            and not scope["path"].startswith("/v1/admin")
+        ):
             wait = self._take(scope)
             if wait > 0:
                 retry = str(max(1, math.ceil(wait))).encode()
-                await _send_error(send, 429, "rate-limited",
-                                  f"too many write requests; retry in {retry.decode()} s",
-                                  [(b"retry-after", retry)])
+                await _send_error(
+                    send,
+                    429,
+                    "rate-limited",
+                    f"too many write requests; retry in {retry.decode()} s",
+                    [(b"retry-after", retry)],
+                )
                 return
         await self.app(scope, receive, send)
 

@@ -7,10 +7,31 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 __all__ = [
-    "AdminMineIn", "AdminMiningIn", "AdminNetworkIn", "AdminPeerIn", "BatchIn", "BatchOut",
-    "BatchResult", "BlockSummary", "BlocksOut", "HeadersOut", "HealthOut", "LineageEdge",
-    "LineageOut", "MempoolOut", "MempoolSummary", "MinedOut", "PeerOut", "PeersOut", "ProofOut",
-    "RecordsOut", "StatusOut", "SubmitOut", "TipOut", "TipsOut", "TransactionIn",
+    "AdminMineIn",
+    "AdminMiningIn",
+    "AdminNetworkIn",
+    "AdminPeerIn",
+    "BatchIn",
+    "BatchOut",
+    "BatchResult",
+    "BlockSummary",
+    "BlocksOut",
+    "HeadersOut",
+    "HealthOut",
+    "LineageEdge",
+    "LineageOut",
+    "MempoolOut",
+    "MempoolSummary",
+    "MinedOut",
+    "PeerOut",
+    "PeersOut",
+    "ProofOut",
+    "RecordsOut",
+    "StatusOut",
+    "SubmitOut",
+    "TipOut",
+    "TipsOut",
+    "TransactionIn",
 ]
 
 

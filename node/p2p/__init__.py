@@ -4,5 +4,4 @@ from node.p2p.client import PeerClient, PeerRefused, PeerUnavailable
 from node.p2p.peers import Direction, Peer, PeerTable
 from node.p2p.service import P2P
 
-__all__ = ["P2P", "Direction", "Peer", "PeerClient", "PeerRefused", "PeerTable",
-           "PeerUnavailable"]
+__all__ = ["P2P", "Direction", "Peer", "PeerClient", "PeerRefused", "PeerTable", "PeerUnavailable"]

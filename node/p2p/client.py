@@ -27,8 +27,14 @@ class PeerRefused(Exception):
 
 
 class PeerClient:
-    def __init__(self, node_id: str, listen_url: str, *, timeout: httpx.Timeout = TIMEOUT,
-                 transport: httpx.AsyncBaseTransport | None = None) -> None:
+    def __init__(
+        self,
+        node_id: str,
+        listen_url: str,
+        *,
+        timeout: httpx.Timeout = TIMEOUT,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
         self.http = httpx.AsyncClient(
             timeout=timeout,
             transport=transport,
@@ -39,8 +45,9 @@ class PeerClient:
     async def aclose(self) -> None:
         await self.http.aclose()
 
-    async def call(self, method: str, url: str, *, json: Any = None,
-                   timeout: float | None = None) -> Any:
+    async def call(
+        self, method: str, url: str, *, json: Any = None, timeout: float | None = None
+    ) -> Any:
         try:
             kwargs: dict[str, Any] = {} if timeout is None else {"timeout": timeout}
             response = await self.http.request(method, url, json=json, **kwargs)
@@ -54,6 +61,7 @@ class PeerClient:
             raise PeerUnavailable(f"{method} {url}: {response.status_code}")
         if response.status_code >= 400:
             error = body.get("error", {}) if isinstance(body, dict) else {}
-            raise PeerRefused(response.status_code, str(error.get("code", "error")),
-                              str(error.get("message", "")))
+            raise PeerRefused(
+                response.status_code, str(error.get("code", "error")), str(error.get("message", ""))
+            )
         return body

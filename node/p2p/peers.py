@@ -131,8 +131,11 @@ class PeerTable:
         free = self.max_outbound - self.count(Direction.OUTBOUND)
         if free <= 0:
             return []
-        ready = [p for p in self._peers.values()
-                 if not p.connected and not p.discouraged(now) and p.next_try <= now]
+        ready = [
+            p
+            for p in self._peers.values()
+            if not p.connected and not p.discouraged(now) and p.next_try <= now
+        ]
         ready.sort(key=lambda p: (p.source != "seed", p.failures, p.url))
         return ready[:free]
 
@@ -173,7 +176,10 @@ class PeerTable:
 
     def good_addresses(self, now: int, limit: int = 100) -> list[str]:
         """What we tell others about: connected first, then recently seen, never discouraged."""
-        good = [p for p in self._peers.values()
-                if not p.discouraged(now) and (p.connected or p.last_seen is not None)]
+        good = [
+            p
+            for p in self._peers.values()
+            if not p.discouraged(now) and (p.connected or p.last_seen is not None)
+        ]
         good.sort(key=lambda p: (not p.connected, -(p.last_seen or 0)))
         return [p.url for p in good[:limit]]

@@ -15,8 +15,9 @@ from dataclasses import dataclass, field
 
 __all__ = ["BlockDownload", "punishes_tx"]
 
-_TX_FAULTS = frozenset({"bad-signature", "bad-tx-schema", "bad-json", "tx-too-large",
-                        "wrong-network", "bad-signer"})
+_TX_FAULTS = frozenset(
+    {"bad-signature", "bad-tx-schema", "bad-json", "tx-too-large", "wrong-network", "bad-signer"}
+)
 
 
 def punishes_tx(code: str) -> bool:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Coroutine
+from collections.abc import Coroutine, MutableMapping
 from typing import TYPE_CHECKING, Any
 
 from consensus.block import Block, Header
@@ -55,8 +55,9 @@ class P2P:
         self.node = node
         settings = node.settings
         self.url = settings.public_url
-        self.table = PeerTable(self_url=self.url, max_outbound=settings.max_outbound,
-                               max_inbound=settings.max_inbound)
+        self.table = PeerTable(
+            self_url=self.url, max_outbound=settings.max_outbound, max_inbound=settings.max_inbound
+        )
         self.client: PeerClient | None = None
         self._queues: dict[str, asyncio.Queue[tuple[str, Any]]] = {}
         self._senders: dict[str, asyncio.Task[None]] = {}
@@ -83,8 +84,12 @@ class P2P:
         self.node.block_listeners.append(self._relay_block)
         self.node.tx_listeners.append(self._relay_txs)
         self._maintainer = asyncio.create_task(self._maintain(), name="p2p-maintain")
-        log.info("p2p: %d known peers at start (%d seeds), listening as %s", len(self.table),
-                 len(self.node.settings.peers), self.url)
+        log.info(
+            "p2p: %d known peers at start (%d seeds), listening as %s",
+            len(self.table),
+            len(self.node.settings.peers),
+            self.url,
+        )
 
     async def stop(self) -> None:
         tasks = [t for t in (self._maintainer, *self._senders.values(), *self._tasks) if t]
@@ -123,11 +128,17 @@ class P2P:
     # --- peers ---------------------------------------------------------------------------
 
     def _persist(self, peer: Peer) -> None:
-        fields = {"node_id": peer.node_id, "last_seen": peer.last_seen,
-                  "failures": peer.failures, "discouraged_until": peer.discouraged_until,
-                  "reason": peer.reason, "source": peer.source}
-        self._spawn(self.node.run(self.node.store.peer_upsert, peer.url, **fields),
-                    f"persist {peer.url}")
+        fields = {
+            "node_id": peer.node_id,
+            "last_seen": peer.last_seen,
+            "failures": peer.failures,
+            "discouraged_until": peer.discouraged_until,
+            "reason": peer.reason,
+            "source": peer.source,
+        }
+        self._spawn(
+            self.node.run(self.node.store.peer_upsert, peer.url, **fields), f"persist {peer.url}"
+        )
 
     def _check_hello(self, msg: Any) -> str | None:
         """Why a handshake is refused, or None."""
@@ -360,7 +371,7 @@ class P2P:
         with self.node.reader() as reader:
             return [raw.hex() for raw in reader.header_raws(hashes)]
 
-    def oversize(self, scope: dict[str, Any]) -> None:
+    def oversize(self, scope: MutableMapping[str, Any]) -> None:
         """An oversized body on a /p2p path is misbehaviour (the API's clients are not)."""
         if str(scope.get("path", "")).startswith("/p2p/"):
             for name, value in scope.get("headers", ()):
@@ -377,8 +388,9 @@ class P2P:
         if task is None or task.done():
             queue: asyncio.Queue[tuple[str, Any]] = asyncio.Queue(maxsize=10_000)
             self._queues[peer.url] = queue
-            self._senders[peer.url] = asyncio.create_task(self._send_loop(peer, queue),
-                                                          name=f"send {peer.url}")
+            self._senders[peer.url] = asyncio.create_task(
+                self._send_loop(peer, queue), name=f"send {peer.url}"
+            )
 
     def _drop_sender(self, url: str) -> None:
         self._queues.pop(url, None)
@@ -479,7 +491,8 @@ class P2P:
         while True:
             locator = await self.node.run(self.node.chain.tree.locator, start)
             answer = await self.client.call(
-                "POST", f"{peer.url}/p2p/headers", json={"locator": locator, "limit": MAX_HEADERS})
+                "POST", f"{peer.url}/p2p/headers", json={"locator": locator, "limit": MAX_HEADERS}
+            )
             hexes = answer.get("headers") if isinstance(answer, dict) else None
             if not isinstance(hexes, list) or len(hexes) > MAX_HEADERS:
                 raise _Misbehaved("malformed headers answer")
@@ -531,8 +544,11 @@ class P2P:
             return
         await self.node.set_syncing(True)
         plan = BlockDownload(needed)
-        peers = [first] + [p for p in self.table.connected()
-                           if p is not first and (p.height or 0) >= (first.height or 0)]
+        peers = [first] + [
+            p
+            for p in self.table.connected()
+            if p is not first and (p.height or 0) >= (first.height or 0)
+        ]
         log.info("p2p: downloading %d blocks from %d peers", len(needed), len(peers))
         workers = [self._fetch_loop(peer, plan) for peer in peers for _ in range(plan.per_peer)]
         await asyncio.gather(*workers)
@@ -561,8 +577,9 @@ class P2P:
 
     async def _fetch_one(self, peer: Peer, block_hash: str) -> None:
         assert self.client is not None
-        obj = await self.client.call("GET", f"{peer.url}/p2p/blocks/{block_hash}",
-                                     timeout=BLOCK_FETCH_TIMEOUT_S)
+        obj = await self.client.call(
+            "GET", f"{peer.url}/p2p/blocks/{block_hash}", timeout=BLOCK_FETCH_TIMEOUT_S
+        )
         try:
             block = Block.from_json(obj)
         except InvalidBlock as exc:

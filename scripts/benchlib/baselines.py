@@ -3,12 +3,21 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from benchlib.timing import best_rate
 
-__all__ = ["PREFIX", "UNREACHABLE", "bare_midstate_rate", "bare_verify_rate", "midstate_loop"]
+__all__ = [
+    "PREFIX",
+    "UNREACHABLE",
+    "bare_midstate_rate",
+    "bare_midstate_run",
+    "bare_verify_rate",
+    "bare_verify_run",
+    "midstate_loop",
+]
 
 PREFIX = bytes(range(120))
 """A 120-byte header prefix: what the miner's midstate covers."""
@@ -28,21 +37,30 @@ def midstate_loop(prefix: bytes, target: int, count: int) -> int | None:
     return None
 
 
+def bare_midstate_run(count: int) -> Callable[[], object]:
+    """One run of ``midstate_loop`` over ``count`` nonces that no hash meets."""
+    return lambda: midstate_loop(PREFIX, UNREACHABLE, count)
+
+
 def bare_midstate_rate(count: int, repeats: int = 3) -> float:
     """Hashes per second of ``midstate_loop`` over ``count`` nonces, best of ``repeats``."""
-    return best_rate(lambda: midstate_loop(PREFIX, UNREACHABLE, count), count, repeats)
+    return best_rate(bare_midstate_run(count), count, repeats)
 
 
-def bare_verify_rate(message_len: int, count: int, repeats: int = 3) -> float:
-    """``Ed25519PublicKey.verify`` calls per second on a message of ``message_len`` bytes."""
+def bare_verify_run(message_len: int, count: int) -> Callable[[], object]:
+    """``count`` calls of ``Ed25519PublicKey.verify`` on a message of ``message_len`` bytes."""
     key = Ed25519PrivateKey.from_private_bytes(bytes(32))
-    public = key.public_key()
     message = bytes(range(256)) * (message_len // 256) + bytes(message_len % 256)
     signature = key.sign(message)
-    verify = public.verify
+    verify = key.public_key().verify
 
     def run() -> None:
         for _ in range(count):
             verify(signature, message)
 
-    return best_rate(run, count, repeats)
+    return run
+
+
+def bare_verify_rate(message_len: int, count: int, repeats: int = 3) -> float:
+    """Bare verifications per second, best of ``repeats``."""
+    return best_rate(bare_verify_run(message_len, count), count, repeats)

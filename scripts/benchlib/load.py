@@ -28,8 +28,13 @@ class LoadResult:
         return ", ".join(f"{n:,} x {code}" for code, n in sorted(self.statuses.items()))
 
 
-async def _worker(client: httpx.AsyncClient, path: str, bodies: Iterator[bytes],
-                  statuses: Counter[int], deadline: float) -> None:
+async def _worker(
+    client: httpx.AsyncClient,
+    path: str,
+    bodies: Iterator[bytes],
+    statuses: Counter[int],
+    deadline: float,
+) -> None:
     for body in bodies:  # one shared iterator: each body is sent exactly once
         if time.monotonic() > deadline:
             return
@@ -37,8 +42,9 @@ async def _worker(client: httpx.AsyncClient, path: str, bodies: Iterator[bytes],
         statuses[response.status_code] += 1
 
 
-async def _post_all(url: str, path: str, bodies: Sequence[bytes], concurrency: int,
-                    max_seconds: float) -> LoadResult:
+async def _post_all(
+    url: str, path: str, bodies: Sequence[bytes], concurrency: int, max_seconds: float
+) -> LoadResult:
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
     statuses: Counter[int] = Counter()
     async with httpx.AsyncClient(base_url=url, limits=limits, timeout=60.0) as client:
@@ -51,7 +57,13 @@ async def _post_all(url: str, path: str, bodies: Sequence[bytes], concurrency: i
     return LoadResult(statuses, elapsed)
 
 
-def post_all(url: str, path: str, bodies: Sequence[bytes], *, concurrency: int = 16,
-             max_seconds: float = 60.0) -> LoadResult:
+def post_all(
+    url: str,
+    path: str,
+    bodies: Sequence[bytes],
+    *,
+    concurrency: int = 16,
+    max_seconds: float = 60.0,
+) -> LoadResult:
     """POST every body (stopping early after ``max_seconds``), ``concurrency`` at a time."""
     return asyncio.run(_post_all(url, path, bodies, concurrency, max_seconds))

@@ -50,8 +50,8 @@ def miner_rate(workers: int) -> tuple[float, float]:
     with Miner(workers) as miner:
         miner.set_template(_template())
         deadline = time.monotonic() + WARMUP_TIMEOUT
-        _, first = _next_report(miner, 0, deadline)
-        time.sleep(0.5)  # let every worker start and send a report or two
+        _next_report(miner, 0, deadline)
+        time.sleep(1.0)  # the first report came from one worker: let the others start too
         start, hashes0 = _next_report(miner, miner.total_hashes, deadline)
         time.sleep(MEASURE_SECONDS)
         end, hashes1 = _next_report(miner, miner.total_hashes, time.monotonic() + 5.0)
@@ -69,6 +69,7 @@ def bench_miner() -> list[Figure]:
             f"bare loop {human_rate(bare, 'H/s')}; {MEASURE_SECONDS:.0f} s after warm-up"
         )
         name = f"Miner({workers}) hashes/s / bare loop (1 thread)"
-        figures.append(Figure(f"4{'ab'[workers - 1]}", SECTION, name, rate / bare, "x",
-                              GOALS[workers], detail))
+        figures.append(
+            Figure(f"4{'ab'[workers - 1]}", SECTION, name, rate / bare, "x", GOALS[workers], detail)
+        )
     return figures

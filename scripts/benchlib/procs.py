@@ -77,8 +77,9 @@ def _wait_ready(server: Server) -> None:
     with httpx.Client(base_url=server.url, timeout=1.0) as client:
         while time.monotonic() < deadline:
             if server.process.poll() is not None:
-                raise ServerError(f"{server.name} exited with {server.process.returncode}:\n"
-                                  f"{server.log_tail()}")
+                raise ServerError(
+                    f"{server.name} exited with {server.process.returncode}:\n{server.log_tail()}"
+                )
             with contextlib.suppress(httpx.HTTPError):
                 if client.get("/healthz").status_code == 200:
                     return
@@ -98,11 +99,17 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
 
 
 @contextlib.contextmanager
-def _serve(name: str, command: Sequence[str], url: str, log_path: Path,
-           env: dict[str, str]) -> Iterator[Server]:
+def _serve(
+    name: str, command: Sequence[str], url: str, log_path: Path, env: dict[str, str]
+) -> Iterator[Server]:
     with log_path.open("ab") as log:
-        process = subprocess.Popen(list(command), stdout=log, stderr=subprocess.STDOUT,
-                                   env=_clean_env(env), start_new_session=True)
+        process = subprocess.Popen(
+            list(command),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=_clean_env(env),
+            start_new_session=True,
+        )
     server = Server(name, url, process, log_path)
     try:
         _wait_ready(server)
@@ -112,17 +119,35 @@ def _serve(name: str, command: Sequence[str], url: str, log_path: Path,
 
 
 @contextlib.contextmanager
-def node_server(workdir: Path, name: str, *, network: str = "regtest",
-                args: Sequence[str] = ()) -> Iterator[Server]:
+def node_server(
+    workdir: Path, name: str, *, network: str = "regtest", args: Sequence[str] = ()
+) -> Iterator[Server]:
     """A fresh node (its own data directory under ``workdir``) on a free port."""
     data_dir = workdir / name
     data_dir.mkdir(parents=True)
     port = free_port()
-    command = [sys.executable, "-m", "node", "node", "--network", network,
-               "--host", "127.0.0.1", "--port", str(port), "--data-dir", str(data_dir),
-               "--admin-token", ADMIN_TOKEN, "--log-level", LOG_LEVEL, *args]
-    with _serve(f"node {name}", command, f"http://127.0.0.1:{port}",
-                data_dir / "node.log", NODE_ENV) as server:
+    command = [
+        sys.executable,
+        "-m",
+        "node",
+        "node",
+        "--network",
+        network,
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--data-dir",
+        str(data_dir),
+        "--admin-token",
+        ADMIN_TOKEN,
+        "--log-level",
+        LOG_LEVEL,
+        *args,
+    ]
+    with _serve(
+        f"node {name}", command, f"http://127.0.0.1:{port}", data_dir / "node.log", NODE_ENV
+    ) as server:
         yield server
 
 
@@ -131,6 +156,7 @@ def hello_server(workdir: Path) -> Iterator[Server]:
     """The FastAPI hello-world baseline under uvicorn, set up like the node's server."""
     port = free_port()
     command = [sys.executable, str(HELLO_APP), "--port", str(port), "--log-level", LOG_LEVEL]
-    with _serve("hello-world", command, f"http://127.0.0.1:{port}",
-                workdir / "hello.log", {}) as server:
+    with _serve(
+        "hello-world", command, f"http://127.0.0.1:{port}", workdir / "hello.log", {}
+    ) as server:
         yield server

@@ -51,7 +51,7 @@ class Figure:
         if self.value is None:
             return "-"
         if self.unit == "x":
-            return f"{self.value:.2f} x"
+            return f"{self.value:.3f} x"
         return f"{self.value:,.1f} {self.unit}"
 
     def shown_goal(self) -> str:

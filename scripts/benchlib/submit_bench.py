@@ -38,8 +38,9 @@ def _post_batches(client: httpx.Client, bodies: list[bytes]) -> tuple[int, int, 
     accepted = others = 0
     start = time.perf_counter()
     for body in bodies:
-        response = client.post("/v1/transactions/batch", content=body,
-                               headers={"content-type": "application/json"})
+        response = client.post(
+            "/v1/transactions/batch", content=body, headers={"content-type": "application/json"}
+        )
         response.raise_for_status()
         for result in response.json()["results"]:
             if result["status"] == "accepted":
@@ -64,8 +65,17 @@ def bench_batch(workdir: Path) -> list[Figure]:
         f"{accepted:,} accepted ({others} not) in {elapsed:.2f} s = {rate:,.0f} tx/s in "
         f"batches of {BATCH_SIZE}; bare verify {bare:,.0f}/s"
     )
-    return [Figure("5", SECTION, "batch accepted tx/s / bare Ed25519 verify/s",
-                   rate / bare, "x", Goal(">=", 0.6), detail)]
+    return [
+        Figure(
+            "5",
+            SECTION,
+            "batch accepted tx/s / bare Ed25519 verify/s",
+            rate / bare,
+            "x",
+            Goal(">=", 0.6),
+            detail,
+        )
+    ]
 
 
 def bench_submit(workdir: Path) -> list[Figure]:
@@ -84,5 +94,14 @@ def bench_submit(workdir: Path) -> list[Figure]:
         f"node {node_rate:,.0f} req/s ({node_load.summary()}), hello-world {hello_rate:,.0f} "
         f"req/s ({hello_load.summary()}); httpx asyncio, concurrency {CONCURRENCY}"
     )
-    return [Figure("6", SECTION, "POST /v1/transactions req/s / hello-world req/s",
-                   node_rate / hello_rate, "x", Goal(">=", 0.35), detail)]
+    return [
+        Figure(
+            "6",
+            SECTION,
+            "POST /v1/transactions req/s / hello-world req/s",
+            node_rate / hello_rate,
+            "x",
+            Goal(">=", 0.35),
+            detail,
+        )
+    ]

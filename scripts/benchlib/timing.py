@@ -7,7 +7,7 @@ import statistics
 import time
 from collections.abc import Callable, Sequence
 
-__all__ = ["best_rate", "human_rate", "median_ms", "percentile"]
+__all__ = ["best_rate", "best_rates", "human_rate", "median_ms", "percentile"]
 
 
 def best_rate(run: Callable[[], object], count: int, repeats: int = 3) -> float:
@@ -21,6 +21,18 @@ def best_rate(run: Callable[[], object], count: int, repeats: int = 3) -> float:
         run()
         best = min(best, time.perf_counter() - start)
     return count / best
+
+
+def best_rates(runs: Sequence[Callable[[], object]], count: int, repeats: int = 3) -> list[float]:
+    """Like ``best_rate`` for several runs, taking turns (a, b, a, b, ...): a machine that
+    gets busier or quieter during the measurement then affects every side alike."""
+    best = [float("inf")] * len(runs)
+    for _ in range(repeats):
+        for i, run in enumerate(runs):
+            start = time.perf_counter()
+            run()
+            best[i] = min(best[i], time.perf_counter() - start)
+    return [count / elapsed for elapsed in best]
 
 
 def median_ms(run: Callable[[], object], repeats: int) -> float:

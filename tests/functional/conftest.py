@@ -32,8 +32,10 @@ def make_node(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[NodeFa
         return node
 
     yield factory
-    failed = any(getattr(getattr(request.node, f"report_{when}", None), "failed", False)
-                 for when in ("setup", "call"))
+    failed = any(
+        getattr(getattr(request.node, f"report_{when}", None), "failed", False)
+        for when in ("setup", "call")
+    )
     for node in nodes:
         if failed:
             print(f"\n----- log of {node} -----\n{node.log_tail(60)}")

@@ -13,8 +13,11 @@ def test_background_miner_confirms_transactions_and_stops(make_node: NodeFactory
     assert node.status()["mining"] is True
     tx = make_tx(ALICE, "dataset", dataset_payload("mined"))
     node.submit(tx)
-    wait_until(lambda: node.tx(tx.txid)["status"] == "confirmed", timeout=30,
-               what="the miner to confirm the transaction")
+    wait_until(
+        lambda: node.tx(tx.txid)["status"] == "confirmed",
+        timeout=30,
+        what="the miner to confirm the transaction",
+    )
 
     assert node.call("POST", "/v1/admin/mining", json={"enabled": False}) == {"mining": False}
     height = node.status()["height"]

@@ -53,8 +53,9 @@ def wait_until(predicate: Callable[[], bool], *, timeout: float = 30.0, what: st
 class TestNode:
     __test__ = False  # not a pytest test class
 
-    def __init__(self, index: int, root: Path, *, network: str = "regtest",
-                 args: Sequence[str] = ()) -> None:
+    def __init__(
+        self, index: int, root: Path, *, network: str = "regtest", args: Sequence[str] = ()
+    ) -> None:
         self.index = index
         self.network = network
         self.data_dir = root / f"node{index}"
@@ -64,8 +65,9 @@ class TestNode:
         self.url = f"http://127.0.0.1:{self.port}"
         self.args = list(args)
         self.process: subprocess.Popen[bytes] | None = None
-        self.http = httpx.Client(base_url=self.url, timeout=30.0,
-                                 headers={"Authorization": f"Bearer {ADMIN_TOKEN}"})
+        self.http = httpx.Client(
+            base_url=self.url, timeout=30.0, headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}
+        )
 
     def __repr__(self) -> str:
         return f"[node {self.index}]"
@@ -73,25 +75,45 @@ class TestNode:
     # --- process -------------------------------------------------------------------------
 
     def command(self) -> list[str]:
-        return [sys.executable, "-m", "node", "node", "--network", self.network,
-                "--host", "127.0.0.1", "--port", str(self.port), "--data-dir",
-                str(self.data_dir), "--admin-token", ADMIN_TOKEN, *self.args]
+        return [
+            sys.executable,
+            "-m",
+            "node",
+            "node",
+            "--network",
+            self.network,
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--data-dir",
+            str(self.data_dir),
+            "--admin-token",
+            ADMIN_TOKEN,
+            *self.args,
+        ]
 
     def start(self, *, wait: bool = True) -> None:
         if self.process is not None and self.process.poll() is None:
             raise NodeFailure(f"{self} is already running")
         env = {k: v for k, v in os.environ.items() if not k.startswith("AILEDGER_")}
         with self.log_path.open("ab") as log:
-            self.process = subprocess.Popen(self.command(), stdout=log, stderr=subprocess.STDOUT,
-                                            env=env, start_new_session=True)
+            self.process = subprocess.Popen(
+                self.command(),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=env,
+                start_new_session=True,
+            )
         if wait:
             self.wait_ready()
 
     def wait_ready(self, timeout: float = START_TIMEOUT) -> None:
         def ready() -> bool:
             if self.process is not None and self.process.poll() is not None:
-                raise NodeFailure(f"{self} exited with {self.process.returncode}:\n"
-                                  f"{self.log_tail()}")
+                raise NodeFailure(
+                    f"{self} exited with {self.process.returncode}:\n{self.log_tail()}"
+                )
             try:
                 return self.http.get("/healthz", timeout=1.0).status_code == 200
             except httpx.HTTPError:
@@ -135,8 +157,9 @@ class TestNode:
 
     # --- API -----------------------------------------------------------------------------
 
-    def call(self, method: str, path: str, *, expect: int | Iterable[int] = 200,
-             **kwargs: Any) -> Any:
+    def call(
+        self, method: str, path: str, *, expect: int | Iterable[int] = 200, **kwargs: Any
+    ) -> Any:
         try:
             response = self.http.request(method, path, **kwargs)
         except httpx.HTTPError as exc:
@@ -165,6 +188,7 @@ class TestNode:
 
 def sync_blocks(nodes: Sequence[TestNode], *, timeout: float = 60.0) -> None:
     """Wait until every node has the same best block."""
+
     def same_tip() -> bool:
         return len({n.status()["best_hash"] for n in nodes}) == 1
 

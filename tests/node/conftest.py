@@ -46,8 +46,12 @@ class Api:
 
 
 def regtest_settings(data_dir: Path, **overrides: Any) -> Settings:
-    values: dict[str, Any] = {"network": "regtest", "data_dir": data_dir,
-                              "admin_token": ADMIN_TOKEN, **overrides}
+    values: dict[str, Any] = {
+        "network": "regtest",
+        "data_dir": data_dir,
+        "admin_token": ADMIN_TOKEN,
+        **overrides,
+    }
     return Settings(**values)
 
 

@@ -9,8 +9,8 @@ import httpx
 import pytest
 
 from consensus.block import Header
-from consensus.merkle import verify_inclusion
 from consensus.encoding import canonical_json
+from consensus.merkle import verify_inclusion
 from consensus.tx import SIGNING_DOMAIN, Transaction
 from tests.consensus.conftest import (
     ALICE,
@@ -28,9 +28,15 @@ from tests.node.conftest import ADMIN, Api, open_api, regtest_settings
 
 def oversized_tx() -> dict[str, object]:
     """A correctly signed transaction whose canonical form is over 8 KiB."""
-    body = {"version": 1, "network": "regtest", "kind": "dataset", "signer": ALICE_HEX,
-            "payload": dataset_payload("big", metadata={"x": "a" * 9000}),
-            "nonce": 77, "timestamp": 1}
+    body = {
+        "version": 1,
+        "network": "regtest",
+        "kind": "dataset",
+        "signer": ALICE_HEX,
+        "payload": dataset_payload("big", metadata={"x": "a" * 9000}),
+        "nonce": 77,
+        "timestamp": 1,
+    }
     signature = ALICE.sign(SIGNING_DOMAIN + canonical_json(body)).hex()
     return {**body, "signature": signature}
 
@@ -100,8 +106,15 @@ async def test_blocks_headers_and_tips(api: Api) -> None:
     headers = (await api.get("/v1/headers", from_height=1, count=2))["headers"]
     assert [Header.from_hex(h).hash for h in headers] == hashes[:2]
     tips = (await api.get("/v1/chain/tips"))["tips"]
-    assert tips == [{"hash": hashes[-1], "height": 3, "chain_work": f"{8:064x}",
-                     "branch_len": 0, "status": "active"}]
+    assert tips == [
+        {
+            "hash": hashes[-1],
+            "height": 3,
+            "chain_work": f"{8:064x}",
+            "branch_len": 0,
+            "status": "active",
+        }
+    ]
 
 
 async def test_records_filters_and_pagination(api: Api) -> None:
@@ -142,7 +155,9 @@ async def test_lineage_and_revocation(api: Api) -> None:
     up = await api.get(f"/v1/records/{inference.txid}/lineage", direction="ancestors")
     assert [n["txid"] for n in up["nodes"]] == [inference.txid, data.txid, model.txid]
     assert {(e["from"], e["to"], e["role"]) for e in up["edges"]} == {
-        (inference.txid, model.txid, "model"), (model.txid, data.txid, "training_data")}
+        (inference.txid, model.txid, "model"),
+        (model.txid, data.txid, "training_data"),
+    }
     down = await api.get(f"/v1/records/{data.txid}/lineage", direction="descendants", depth=1)
     assert [n["txid"] for n in down["nodes"]] == [data.txid, model.txid]
 
@@ -169,8 +184,9 @@ async def test_lineage_and_revocation(api: Api) -> None:
     ],
 )
 async def test_malformed_bodies(api: Api, body: bytes, status: int, code: str) -> None:
-    response = await api.client.post("/v1/transactions", content=body,
-                                     headers={"content-type": "application/json"})
+    response = await api.client.post(
+        "/v1/transactions", content=body, headers={"content-type": "application/json"}
+    )
     assert error_of(response) == (status, code)
 
 
@@ -179,18 +195,38 @@ async def test_rejections_have_stable_codes(api: Api) -> None:
     await api.accept(data)
 
     cases: list[tuple[object, int, str]] = []
-    cases.append((make_tx(ALICE, "dataset", dataset_payload("x"), network="devnet").to_json(),
-                  400, "wrong-network"))
+    cases.append(
+        (
+            make_tx(ALICE, "dataset", dataset_payload("x"), network="devnet").to_json(),
+            400,
+            "wrong-network",
+        )
+    )
     forged = make_tx(ALICE, "dataset", dataset_payload("y")).to_json()
     forged["payload"]["name"] = "z"
     cases.append((forged, 400, "bad-signature"))
-    cases.append((make_tx(ALICE, "inference", inference_payload("ab" * 32)).to_json(),
-                  400, "unknown-reference"))
-    cases.append((make_tx(ALICE, "inference", inference_payload(data.txid)).to_json(),
-                  400, "bad-reference-kind"))
+    cases.append(
+        (
+            make_tx(ALICE, "inference", inference_payload("ab" * 32)).to_json(),
+            400,
+            "unknown-reference",
+        )
+    )
+    cases.append(
+        (
+            make_tx(ALICE, "inference", inference_payload(data.txid)).to_json(),
+            400,
+            "bad-reference-kind",
+        )
+    )
     cases.append((data.to_json(), 409, "duplicate"))
-    cases.append((make_tx(ALICE, "dataset", dataset_payload("n"), nonce=data.nonce).to_json(),
-                  409, "duplicate-nonce"))
+    cases.append(
+        (
+            make_tx(ALICE, "dataset", dataset_payload("n"), nonce=data.nonce).to_json(),
+            409,
+            "duplicate-nonce",
+        )
+    )
     cases.append((oversized_tx(), 413, "tx-too-large"))
     for body, status, code in cases:
         response = await api.client.post("/v1/transactions", json=body)
@@ -213,8 +249,13 @@ async def test_batch_reports_each_outcome(api: Api) -> None:
     response = await api.client.post("/v1/transactions/batch", json=body)
     assert response.status_code == 200
     results = response.json()["results"]
-    assert [r["status"] for r in results] == ["accepted", "accepted", "duplicate", "rejected",
-                                             "rejected"]
+    assert [r["status"] for r in results] == [
+        "accepted",
+        "accepted",
+        "duplicate",
+        "rejected",
+        "rejected",
+    ]
     assert results[3]["error"]["code"] == "bad-signature"
     assert results[4]["error"]["code"] == "bad-tx-schema"
     too_many = {"transactions": [{}] * 1001}
@@ -223,9 +264,15 @@ async def test_batch_reports_each_outcome(api: Api) -> None:
 
 
 async def test_not_found(api: Api) -> None:
-    for path in ("/v1/transactions/" + "00" * 32, "/v1/transactions/" + "00" * 32 + "/proof",
-                 "/v1/records/" + "00" * 32, "/v1/blocks/" + "00" * 32, "/v1/blocks/99",
-                 "/v1/records/" + "00" * 32 + "/lineage", "/v1/nothing"):
+    for path in (
+        "/v1/transactions/" + "00" * 32,
+        "/v1/transactions/" + "00" * 32 + "/proof",
+        "/v1/records/" + "00" * 32,
+        "/v1/blocks/" + "00" * 32,
+        "/v1/blocks/99",
+        "/v1/records/" + "00" * 32 + "/lineage",
+        "/v1/nothing",
+    ):
         assert error_of(await api.client.get(path)) == (404, "not-found"), path
 
 
@@ -250,8 +297,9 @@ async def test_admin_auth(api: Api, tmp_path: Path) -> None:
 
 
 async def test_body_limit_and_rate_limit(tmp_path: Path) -> None:
-    settings = regtest_settings(tmp_path, max_body_bytes=16_384, rate_limit_per_s=0.001,
-                                rate_limit_burst=2)
+    settings = regtest_settings(
+        tmp_path, max_body_bytes=16_384, rate_limit_per_s=0.001, rate_limit_burst=2
+    )
     async with open_api(settings) as api:
         big = b"[" + b"1," * 10_000 + b"1]"
         response = await api.client.post("/v1/transactions", content=big)
@@ -292,11 +340,23 @@ async def test_restart_keeps_chain_and_mempool(tmp_path: Path) -> None:
 
 async def test_openapi_documents_every_path(api: Api) -> None:
     spec = await api.get("/openapi.json")
-    for path in ("/v1/status", "/v1/blocks", "/v1/blocks/{block_id}", "/v1/headers",
-                 "/v1/chain/tips", "/v1/transactions", "/v1/transactions/batch",
-                 "/v1/transactions/{txid}", "/v1/transactions/{txid}/proof", "/v1/records",
-                 "/v1/records/{txid}", "/v1/records/{txid}/lineage", "/v1/mempool",
-                 "/v1/admin/mine", "/v1/admin/mining"):
+    for path in (
+        "/v1/status",
+        "/v1/blocks",
+        "/v1/blocks/{block_id}",
+        "/v1/headers",
+        "/v1/chain/tips",
+        "/v1/transactions",
+        "/v1/transactions/batch",
+        "/v1/transactions/{txid}",
+        "/v1/transactions/{txid}/proof",
+        "/v1/records",
+        "/v1/records/{txid}",
+        "/v1/records/{txid}/lineage",
+        "/v1/mempool",
+        "/v1/admin/mine",
+        "/v1/admin/mining",
+    ):
         assert path in spec["paths"], path
     body = spec["paths"]["/v1/transactions"]["post"]["requestBody"]
     assert "signature" in json.dumps(body)

@@ -117,17 +117,25 @@ def _tips(node: Node) -> list[dict[str, Any]]:
             status = "valid-fork"
         else:
             status = "headers-only"
-        out.append({"hash": tip.hash, "height": tip.height,
-                    "chain_work": f"{tip.chain_work:064x}",
-                    "branch_len": tip.height - fork.height, "status": status})
+        out.append(
+            {
+                "hash": tip.hash,
+                "height": tip.height,
+                "chain_work": f"{tip.chain_work:064x}",
+                "branch_len": tip.height - fork.height,
+                "status": status,
+            }
+        )
     return out
-
 
 
 @router.get("/v1/peers", response_model=PeersOut, tags=["node"])
 async def peers(node: NodeDep) -> dict[str, Any]:
     """Every peer we know, connected or not, with any discouragement and its reason."""
     now = node.clock()
-    known = [p for p in node.p2p.table.all() if p.connected or p.discouraged(now)
-             or p.last_seen is not None]
+    known = [
+        p
+        for p in node.p2p.table.all()
+        if p.connected or p.discouraged(now) or p.last_seen is not None
+    ]
     return {"peers": [p.view(now) for p in known]}

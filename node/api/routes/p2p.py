@@ -32,8 +32,7 @@ async def push_block(node: NodeDep, body: JsonBody, listen: Listen = None) -> di
 
 
 @router.post("/transactions")
-async def push_transactions(node: NodeDep, body: JsonBody, listen: Listen = None
-                            ) -> dict[str, Any]:
+async def push_transactions(node: NodeDep, body: JsonBody, listen: Listen = None) -> dict[str, Any]:
     node.p2p.sender(listen)
     txs = body.get("transactions") if isinstance(body, dict) else None
     if not isinstance(txs, list) or len(txs) > MAX_TXS:
@@ -48,9 +47,13 @@ async def get_headers(node: NodeDep, body: JsonBody, listen: Listen = None) -> d
     node.p2p.sender(listen)
     locator = body.get("locator") if isinstance(body, dict) else None
     limit = body.get("limit", 2000) if isinstance(body, dict) else None
-    if (not isinstance(locator, list) or len(locator) > 200
-            or not all(isinstance(h, str) for h in locator)
-            or type(limit) is not int or not 1 <= limit <= 2000):
+    if (
+        not isinstance(locator, list)
+        or len(locator) > 200
+        or not all(isinstance(h, str) for h in locator)
+        or type(limit) is not int
+        or not 1 <= limit <= 2000
+    ):
         raise ApiError(422, "bad-request", "locator: list of <= 200 hashes; 1 <= limit <= 2000")
     return {"headers": await node.p2p.on_headers(locator, limit)}
 

@@ -34,8 +34,9 @@ def records(
         raise ApiError(422, "bad-request", f"kind must be one of {', '.join(KINDS)}")
     with node.reader() as reader:
         try:
-            rows, next_cursor = reader.records(digest=digest, kind=kind, signer=signer,
-                                               limit=limit, cursor=cursor)
+            rows, next_cursor = reader.records(
+                digest=digest, kind=kind, signer=signer, limit=limit, cursor=cursor
+            )
         except ValueError as exc:
             raise ApiError(422, "bad-cursor", str(exc)) from exc
     tip_height = node.chain.height

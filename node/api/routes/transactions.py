@@ -23,12 +23,20 @@ JsonBody = Annotated[Any, Depends(json_body)]
 
 
 def _doc_body(model: type[TransactionIn] | type[BatchIn]) -> dict[str, Any]:
-    return {"requestBody": {"required": True, "content": {
-        "application/json": {"schema": model.model_json_schema()}}}}
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": model.model_json_schema()}},
+        }
+    }
 
 
-@router.post("/v1/transactions", status_code=202, response_model=SubmitOut,
-             openapi_extra=_doc_body(TransactionIn))
+@router.post(
+    "/v1/transactions",
+    status_code=202,
+    response_model=SubmitOut,
+    openapi_extra=_doc_body(TransactionIn),
+)
 async def submit(node: NodeDep, body: JsonBody) -> Any:
     """Submit one signed record; 202 once it is validated and durable in the mempool."""
     (result,) = await node.submit_transactions([body])
@@ -37,12 +45,14 @@ async def submit(node: NodeDep, body: JsonBody) -> Any:
     return JSONResponse({"txid": result.txid, "status": "pending"}, status_code=202)
 
 
-@router.post("/v1/transactions/batch", response_model=BatchOut,
-             openapi_extra=_doc_body(BatchIn))
+@router.post("/v1/transactions/batch", response_model=BatchOut, openapi_extra=_doc_body(BatchIn))
 async def submit_batch(node: NodeDep, body: JsonBody) -> dict[str, Any]:
     """Submit up to 1000 records; each gets its own outcome."""
-    if not isinstance(body, dict) or set(body) != {"transactions"} or not isinstance(
-            body["transactions"], list):
+    if (
+        not isinstance(body, dict)
+        or set(body) != {"transactions"}
+        or not isinstance(body["transactions"], list)
+    ):
         raise ApiError(422, "bad-request", 'body must be {"transactions": [...]}')
     txs = body["transactions"]
     if len(txs) > MAX_BATCH:

@@ -1,0 +1,55 @@
+# ailedger node image.
+#
+#   docker compose up --build                                    (a registry is reachable)
+#   scripts/docker-base && scripts/docker-wheels \
+#     && BASE_IMAGE=ailedger-base:local docker compose up --build     (offline)
+#
+# The build stage installs ailedger into a venv: from the host-built wheelhouse
+# docker/wheels/ with no network when it holds wheels (scripts/docker-wheels), else
+# from PyPI. The final stage is the base image plus that venv; the wheelhouse, pip and
+# the sources stay behind in the build stage.
+ARG BASE_IMAGE=python:3.11-slim
+
+FROM ${BASE_IMAGE} AS build
+ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1 PIP_ROOT_USER_ACTION=ignore
+WORKDIR /src
+COPY . .
+RUN python3 -m venv /opt/ailedger \
+ && if ls docker/wheels/*.whl >/dev/null 2>&1; then \
+        echo "installing from the wheelhouse, offline"; \
+        /opt/ailedger/bin/pip install --no-index --find-links docker/wheels . ; \
+    else \
+        echo "no wheelhouse: installing from the package index"; \
+        /opt/ailedger/bin/pip install . ; \
+    fi \
+ && /opt/ailedger/bin/pip uninstall --yes --quiet pip setuptools wheel 2>/dev/null || true \
+ && /opt/ailedger/bin/ailedger --help >/dev/null
+
+FROM ${BASE_IMAGE}
+ARG UID=10001
+# A fixed unprivileged uid owns /data; named volumes copy that ownership on first use.
+RUN echo "ailedger:x:${UID}:${UID}:ailedger:/data:/usr/sbin/nologin" >>/etc/passwd \
+ && echo "ailedger:x:${UID}:" >>/etc/group \
+ && mkdir -p /data && chown "${UID}:${UID}" /data && chmod 0750 /data
+COPY --from=build /opt/ailedger /opt/ailedger
+# Inside the container the API listens on every interface of the container's network;
+# publishing on the host is the compose file's business (127.0.0.1 by default).
+ENV PATH=/opt/ailedger/bin:$PATH \
+    PYTHONUNBUFFERED=1 \
+    PYTHONDONTWRITEBYTECODE=1 \
+    AILEDGER_NETWORK=devnet \
+    AILEDGER_HOST=0.0.0.0 \
+    AILEDGER_PORT=8000 \
+    AILEDGER_DATA_DIR=/data
+USER ${UID}:${UID}
+WORKDIR /data
+VOLUME ["/data"]
+EXPOSE 8000
+# Python, not curl: slim images have no curl.
+HEALTHCHECK --interval=5s --timeout=5s --start-period=60s --retries=3 \
+    CMD ["python", "-c", "import os, urllib.request as r; r.urlopen('http://127.0.0.1:%s/healthz' % os.environ.get('AILEDGER_PORT', '8000'), timeout=4)"]
+# Every setting comes from AILEDGER_* variables (or flags after the image name). Peers
+# must reach us by a name, not 0.0.0.0: without AILEDGER_LISTEN_URL the container's
+# hostname is used, which the engine's DNS resolves on the container's networks (that is
+# what lets `--scale peer=N` replicas be found).
+ENTRYPOINT ["/bin/sh", "-c", "export AILEDGER_LISTEN_URL=\"${AILEDGER_LISTEN_URL:-http://${HOSTNAME}:${AILEDGER_PORT}}\"; exec ailedger node \"$@\"", "ailedger"]

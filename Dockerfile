@@ -22,7 +22,7 @@ RUN python3 -m venv /opt/ailedger \
         echo "no wheelhouse: installing from the package index"; \
         /opt/ailedger/bin/pip install . ; \
     fi \
- && /opt/ailedger/bin/pip uninstall --yes --quiet pip setuptools wheel 2>/dev/null || true \
+ && /opt/ailedger/bin/pip uninstall --yes --quiet pip setuptools wheel \
  && /opt/ailedger/bin/ailedger --help >/dev/null
 
 FROM ${BASE_IMAGE}

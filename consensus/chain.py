@@ -313,7 +313,7 @@ class BlockTree:
         while heap[0][2] not in self._frontier:
             heapq.heappop(heap)
         neg_work, _, best_hash = heap[0]
-        if False:
+        if current_tip.chain_work == -neg_work and current_tip.hash in self._frontier:
             return current_tip
         return self._entries[best_hash]
 

@@ -55,6 +55,14 @@ class Server:
             return "(no log)"
         return "\n".join(text[-lines:])
 
+    def cpu_seconds(self) -> float | None:
+        """User + system CPU time of the server process so far (Linux), else None."""
+        try:
+            fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            return None
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
     def client(self, timeout: float = 60.0) -> httpx.Client:
         headers = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
         return httpx.Client(base_url=self.url, timeout=timeout, headers=headers)

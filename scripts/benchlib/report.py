@@ -82,8 +82,7 @@ def render_table(figures: list[Figure]) -> str:
         cells = (fig.key, fig.name, fig.shown_value(), fig.shown_goal(), fig.status)
         lines.append(_row(cells))
         note = fig.error if fig.error is not None else fig.detail
-        if note:
-            lines.append(f"{'':6}{note}")
+        lines.extend(f"{'':6}{line}" for line in note.splitlines())
     return "\n".join(lines)
 
 

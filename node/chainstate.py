@@ -175,12 +175,12 @@ class ChainState:
             if exc.code not in _MUTATION_CODES and block_hash in self.tree:
                 self._mark_invalid(block_hash)
             return BlockResult(BlockOutcome.REJECTED, block_hash, exc.code, exc.message)
-        with self.store.transaction():
+        result = BlockResult(BlockOutcome.ACCEPTED, block_hash)
+        with self.store.transaction(fsync=False):  # one commit for the body and the switch
             self.store.put_block(block)
             self.tree.set_data(block_hash)
             self.store.set_header_status(block_hash, entry.status, entry.sequence)
-        result = BlockResult(BlockOutcome.ACCEPTED, block_hash)
-        self.activate_best_chain(result)
+            self.activate_best_chain(result)
         if block_hash in result.invalid:
             result.outcome = BlockOutcome.REJECTED
         return result
@@ -213,7 +213,7 @@ class ChainState:
         old_blocks = [self._block(e.hash) for e in disconnect]
         new_blocks: list[Block] = []
         try:
-            with self.store.transaction():
+            with self.store.transaction(fsync=False):
                 for block in old_blocks:
                     self.store.disconnect_block(block)
                 for entry in connect:
@@ -250,7 +250,7 @@ class ChainState:
 
     def _mark_invalid(self, block_hash: str) -> None:
         entry = self.tree.set_invalid(block_hash)
-        with self.store.transaction():
+        with self.store.transaction(fsync=False):
             stack = [entry]
             while stack:
                 walk = stack.pop()

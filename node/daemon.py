@@ -358,7 +358,8 @@ class Node:
     async def set_mining(self, enabled: bool) -> None:
         if enabled and self._miner is None:
             self._miner = Miner(self.settings.miner_workers)
-            self._miner.start()
+            # Spawning workers takes tens of ms each: not on the event loop.
+            await asyncio.get_running_loop().run_in_executor(None, self._miner.start)
             self.mining = True
             self._miner_task = asyncio.create_task(self._mine_loop(self._miner), name="miner")
             await self._refresh_template()

@@ -66,6 +66,7 @@ __all__ = [
     "mine_once",
 ]
 
+WORKER_NICENESS = 10
 BATCH_SIZE = 8_192
 """Nonces a worker hashes between two reads of its control pipe: about 10 ms in CPython,
 so a new template takes over that fast. The read costs a few microseconds (0.05%)."""
@@ -199,6 +200,9 @@ def _worker_main(control: Connection, reports: Connection, parent_pid: int) -> N
     """Entry point of a worker process (module level, so "spawn" can import it)."""
     # Ctrl-C reaches the whole process group; the parent decides when workers stop.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # Hashing yields to the node's own work: the API, validation and sync come first.
+    with contextlib.suppress(OSError):
+        os.nice(WORKER_NICENESS)
     try:
         _work_loop(control, reports, parent_pid)
     except (EOFError, OSError):

@@ -82,6 +82,14 @@ def selected(names: list[str]) -> list[Bench]:
     return [b for b in BENCHES if b.name in names or b.section in names]
 
 
+def _one_line(text: str) -> str:
+    """The first line of an error and its last one (for a server, its log's last line)."""
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    if len(lines) > 1:
+        return f"{lines[0][:200]} ... {lines[-1][:200]}"
+    return lines[0][:300] if lines else "error"
+
+
 def run_one(bench: Bench, workdir: Path) -> list[Figure]:
     """The bench's figures, or one ERROR row saying why it failed (the run goes on)."""
     print(f"--> [{bench.key}] {bench.title} ...", file=sys.stderr, flush=True)
@@ -90,7 +98,7 @@ def run_one(bench: Bench, workdir: Path) -> list[Figure]:
         figures = bench.run(workdir)
     except Exception as exc:  # a broken node must not hide the other figures
         traceback.print_exc(file=sys.stderr)
-        message = f"{type(exc).__name__}: {exc}".splitlines()[0][:300]
+        message = _one_line(f"{type(exc).__name__}: {exc}")
         figures = [Figure(bench.key, bench.section, bench.title, None, "", error=message)]
     print(f"    done in {time.monotonic() - start:.1f} s", file=sys.stderr, flush=True)
     return figures

@@ -498,10 +498,22 @@ class P2P:
                 raise _Misbehaved("malformed headers answer")
             if not hexes:
                 return
-            last = await self.node.run(self._accept_headers, hexes)
+            last = await self.node.run(self._accept_header_run, hexes)
             if last is None or len(hexes) < MAX_HEADERS:
                 return
             start = last
+
+    def _accept_header_run(self, hexes: list[Any]) -> Entry | None:
+        """The whole run in one storage transaction (what passed is kept on a failure)."""
+        failure: _Misbehaved | None = None
+        with self.node.store.transaction(fsync=False):
+            try:
+                last = self._accept_headers(hexes)
+            except _Misbehaved as exc:  # commit what the tree already holds, then punish
+                failure, last = exc, None
+        if failure is not None:
+            raise failure
+        return last
 
     def _accept_headers(self, hexes: list[Any]) -> Entry | None:
         """Validate and add a run of headers (chain worker). None: stop here (too new)."""

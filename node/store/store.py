@@ -56,9 +56,11 @@ def _status(status: str) -> str:
 class Store(Queries):
     """The writer. Use it from one thread; give other threads a ``reader()``."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, *, durable: bool = True) -> None:
         self._db = db
         self._depth = 0
+        self._durable = durable
+        self._fsync = durable
         self._savepoints = itertools.count()
 
     # --- lifecycle ---------------------------------------------------------------------
@@ -75,7 +77,7 @@ class Store(Queries):
             path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise StoreError(f"cannot create the data directory {path.parent}: {exc}") from exc
-        store = cls(Database(path, writer=True, durable=durable))
+        store = cls(Database(path, writer=True, durable=durable), durable=durable)
         try:
             store._migrate()
             store._check_identity(params)
@@ -147,17 +149,23 @@ class Store(Queries):
     # --- transactions --------------------------------------------------------------------
 
     @contextmanager
-    def transaction(self) -> Iterator[None]:
+    def transaction(self, *, fsync: bool = True) -> Iterator[None]:
         """One atomic unit: ``BEGIN IMMEDIATE ... COMMIT``, rolled back on any exception.
 
         Nested calls join the outer transaction through a savepoint: an exception inside
         rolls back the inner part only (and propagates); nothing is durable until the
         outermost block commits.
+
+        ``fsync=False`` commits without waiting for the disk (WAL, ``synchronous=NORMAL``):
+        still safe against ``kill -9`` and never corrupt, but a power loss may forget it.
+        Chain data uses it (peers can send a block again); an acknowledged client
+        transaction never does. The next fsynced commit makes everything before it durable.
         """
         with self._db.lock:
             if self._depth:
                 yield from self._nested()
                 return
+            self._set_fsync(fsync and self._durable)
             self._db.execute("BEGIN IMMEDIATE")
             self._depth = 1
             try:
@@ -169,6 +177,11 @@ class Store(Queries):
                 raise
             finally:
                 self._depth = 0
+
+    def _set_fsync(self, fsync: bool) -> None:
+        if fsync != self._fsync:
+            self._db.execute(f"PRAGMA synchronous = {'FULL' if fsync else 'NORMAL'}")
+            self._fsync = fsync
 
     def _nested(self) -> Iterator[None]:
         name = f"sp{next(self._savepoints)}"

@@ -20,7 +20,14 @@ from pathlib import Path
 
 import httpx
 
-__all__ = ["ADMIN_TOKEN", "LOG_LEVEL", "Server", "hello_server", "node_server"]
+__all__ = [
+    "ADMIN_TOKEN",
+    "LOG_LEVEL",
+    "Server",
+    "hello_server",
+    "node_server",
+    "process_cpu_seconds",
+]
 
 ADMIN_TOKEN = "bench-admin-token"
 LOG_LEVEL = "info"
@@ -56,16 +63,21 @@ class Server:
         return "\n".join(text[-lines:])
 
     def cpu_seconds(self) -> float | None:
-        """User + system CPU time of the server process so far (Linux), else None."""
-        try:
-            fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):
-            return None
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        """CPU seconds the server process (all its threads) has used so far."""
+        return process_cpu_seconds(self.process.pid)
 
     def client(self, timeout: float = 60.0) -> httpx.Client:
         headers = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
         return httpx.Client(base_url=self.url, timeout=timeout, headers=headers)
+
+
+def process_cpu_seconds(pid: int) -> float | None:
+    """User + system CPU seconds of process ``pid`` so far (from Linux's /proc), else None."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def free_port() -> int:

@@ -19,7 +19,7 @@ import json
 import secrets
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -42,7 +42,9 @@ __all__ = [
     "forged_signature",
     "harder_bits",
     "headers_hex",
+    "now_ms",
     "oversized_body",
+    "too_new_timestamp",
     "with_bad_merkle_root",
     "with_bad_pow",
     "with_bits",
@@ -138,6 +140,12 @@ def forged_signature(tx: Transaction) -> Transaction:
     """``tx`` with a well-formed but wrong signature: same body, so the same txid."""
     first = "0" if tx.signature[0] != "0" else "1"
     return Transaction.from_json({**tx.to_json(), "signature": first + tx.signature[1:]})
+
+
+def too_new_timestamp(params: ConsensusParams = REGTEST, margin_ms: int = 8_000) -> int:
+    """A block time ``margin_ms`` past what a node accepts now ("time-too-new"): such a
+    block is held back until the node's clock catches up, never punished."""
+    return now_ms() + params.max_future_ms + margin_ms
 
 
 def headers_hex(blocks: Iterable[Block]) -> list[str]:
@@ -301,14 +309,25 @@ class FakePeer:
     # --- talking to a node ---------------------------------------------------------------
 
     def post(
-        self, node: TestNode | str, path: str, *, json: Any = None, content: bytes | None = None
+        self,
+        node: TestNode | str,
+        path: str,
+        *,
+        json: Any = None,
+        content: bytes | None = None,
+        chunked: bool = False,
     ) -> httpx.Response:
+        """POST ``json``, or raw ``content`` (``chunked``: without a Content-Length, in
+        64 KiB pieces, so only counting what arrives can find it too large)."""
         url = node if isinstance(node, str) else node.url
-        if content is not None:
-            return self.http.post(
-                f"{url}{path}", content=content, headers={"Content-Type": "application/json"}
-            )
-        return self.http.post(f"{url}{path}", json=json)
+        if content is None:
+            return self.http.post(f"{url}{path}", json=json)
+        body: bytes | Iterator[bytes] = content
+        if chunked:
+            body = (content[i : i + 65536] for i in range(0, len(content), 65536))
+        return self.http.post(
+            f"{url}{path}", content=body, headers={"Content-Type": "application/json"}
+        )
 
     def get(self, node: TestNode | str, path: str) -> httpx.Response:
         url = node if isinstance(node, str) else node.url

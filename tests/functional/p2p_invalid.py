@@ -31,8 +31,8 @@ from tests.functional.fakepeer import (
     forged_signature,
     harder_bits,
     headers_hex,
-    now_ms,
     oversized_body,
+    too_new_timestamp,
     with_bad_merkle_root,
     with_bad_pow,
     with_bits,
@@ -246,12 +246,15 @@ def test_non_connecting_headers_during_sync_discourage_the_peer(
 # --- messages --------------------------------------------------------------------------
 
 
-def test_oversized_body_discourages_the_sender(honest: Honest, fake: FakePeer) -> None:
+@pytest.mark.parametrize("chunked", [False, True], ids=["content-length", "chunked"])
+def test_oversized_body_discourages_the_sender(
+    honest: Honest, fake: FakePeer, chunked: bool
+) -> None:
     node0, _ = honest
     connected_fake(fake, node0)
     before = tip(node0)
     try:
-        response = fake.post(node0, "/p2p/blocks", content=oversized_body())
+        response = fake.post(node0, "/p2p/blocks", content=oversized_body(), chunked=chunked)
     except httpx.HTTPError:
         pass  # the node may close the connection before reading all of it
     else:
@@ -296,7 +299,7 @@ def test_too_new_block_is_held_back_not_punished(make_node: NodeFactory, fake: F
     node.mine(2)
     connected_fake(fake, node)
     before = tip(node)
-    early = fake.next_block(timestamp=now_ms() + REGTEST.max_future_ms + 8_000)
+    early = fake.next_block(timestamp=too_new_timestamp())
     answer = pushed(fake, node, early)
     assert answer["status"] == "too-new", answer
     assert tip(node) == before

@@ -276,37 +276,30 @@ class Store(Queries):
             self._db.execute(
                 "INSERT INTO active (height, hash) VALUES (?, ?)", (header.height, block.hash)
             )
-            for index, tx in enumerate(block.transactions):
-                self._index_tx(tx, block.hash, header.height, index)
+            self._index_block(block)
             self._delete_mempool(tx.txid for tx in block.transactions)
 
-    def _index_tx(self, tx: Transaction, block_hash: str, height: int, index: int) -> None:
-        db, txid = self._db, tx.txid
-        db.execute(
+    def _index_block(self, block: Block) -> None:
+        """Every index row of the block's records, one statement per table."""
+        db, height = self._db, block.header.height
+        confirmed, digests, edges, revocations = [], [], [], []
+        for index, tx in enumerate(block.transactions):
+            txid = tx.txid
+            confirmed.append((txid, block.hash, height, index, position(height, index), tx.kind,
+                              tx.signer, tx.nonce))
+            digests.extend((digest, name, txid) for digest, name in records.digests(tx))
+            edges.extend((txid, parent, role) for parent, role in records.edges(tx))
+            subject = records.revoked_subject(tx)
+            if subject is not None:
+                revocations.append((subject, txid))
+        db.executemany(
             "INSERT INTO confirmed (txid, block_hash, height, idx, pos, kind, signer, nonce)"
             " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                txid,
-                block_hash,
-                height,
-                index,
-                position(height, index),
-                tx.kind,
-                tx.signer,
-                tx.nonce,
-            ),
+            confirmed,
         )
-        db.executemany(
-            "INSERT INTO digests (digest, field, txid) VALUES (?, ?, ?)",
-            ((digest, name, txid) for digest, name in records.digests(tx)),
-        )
-        db.executemany(
-            "INSERT INTO edges (child, parent, role) VALUES (?, ?, ?)",
-            ((txid, parent, role) for parent, role in records.edges(tx)),
-        )
-        subject = records.revoked_subject(tx)
-        if subject is not None:
-            db.execute("INSERT INTO revocations (subject, revoker) VALUES (?, ?)", (subject, txid))
+        db.executemany("INSERT INTO digests (digest, field, txid) VALUES (?, ?, ?)", digests)
+        db.executemany("INSERT INTO edges (child, parent, role) VALUES (?, ?, ?)", edges)
+        db.executemany("INSERT INTO revocations (subject, revoker) VALUES (?, ?)", revocations)
 
     def disconnect_block(self, block: Block) -> None:
         """Undo ``connect_block`` of the active tip exactly (the mempool is the caller's)."""

@@ -87,6 +87,9 @@ class Node:
         self._tasks: list[asyncio.Task[None]] = []
         self._template_dirty = asyncio.Event()
         self._job = 0
+        self._submissions: list[tuple[list[Transaction | TxResult],
+                                      asyncio.Future[list[TxResult]]]] = []
+        self._flusher: asyncio.Task[None] | None = None
         self._held: dict[str, Block] = {}
         self.miner_key: Ed25519PrivateKey | None = None
         self.miner_pub = ZERO_HASH
@@ -207,7 +210,7 @@ class Node:
                 parsed.append(Transaction.from_json(obj))
             except InvalidTx as exc:
                 parsed.append(TxResult(exc.txid or "", "rejected", exc))
-        results = await self.run(self._accept_txs, parsed)
+        results = await self._accept_grouped(parsed)
         accepted = [
             tx
             for tx, r in zip(parsed, results, strict=True)
@@ -221,6 +224,37 @@ class Node:
             self._template_dirty.set()
             await self._notify_txs(accepted, source)
         return results
+
+    async def _accept_grouped(self, parsed: list[Transaction | TxResult]) -> list[TxResult]:
+        """Group commit: submissions that arrive while the chain worker is busy are
+        validated together and made durable by one fsync, then answered each."""
+        future: asyncio.Future[list[TxResult]] = asyncio.get_running_loop().create_future()
+        self._submissions.append((parsed, future))
+        if self._flusher is None or self._flusher.done():
+            # A task of its own: a caller that goes away must not strand the others.
+            self._flusher = asyncio.create_task(self._flush_all(), name="submit-flush")
+        return await future
+
+    async def _flush_all(self) -> None:
+        while self._submissions:
+            group, self._submissions = self._submissions, []
+            await self._flush(group)
+
+    async def _flush(self, group: list[tuple[list[Transaction | TxResult],
+                                             asyncio.Future[list[TxResult]]]]) -> None:
+        flat = [item for parsed, _ in group for item in parsed]
+        try:
+            results = await self.run(self._accept_txs, flat)
+        except Exception as exc:
+            for _, future in group:
+                if not future.done():
+                    future.set_exception(exc)
+            return
+        start = 0
+        for parsed, future in group:
+            if not future.done():
+                future.set_result(results[start : start + len(parsed)])
+            start += len(parsed)
 
     def _accept_txs(self, parsed: list[Transaction | TxResult]) -> list[TxResult]:
         results: list[TxResult] = []

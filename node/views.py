@@ -105,10 +105,6 @@ def lineage(
             if nxt not in seen:
                 seen.add(nxt)
                 frontier.append(nxt)
-    nodes = [confirmed_view(root_row, tip_height)]
-    for txid in seen - {root}:
-        row = reader.record_row(txid)
-        if row is not None:
-            nodes.append(confirmed_view(row, tip_height))
-    nodes[1:] = sorted(nodes[1:], key=lambda v: (v["height"], v["index"]))
+    rows = sorted(reader.record_rows(seen - {root}).values(), key=lambda r: (r.height, r.index))
+    nodes = [confirmed_view(row, tip_height) for row in (root_row, *rows)]
     return {"root": root, "direction": direction, "nodes": nodes, "edges": edges}

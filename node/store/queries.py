@@ -165,6 +165,18 @@ class Queries:
         row = self._db.one(_ROW_SELECT + " WHERE c.txid = ?", (txid,))
         return None if row is None else _record_row(row)
 
+    def record_rows(self, txids: Iterable[str]) -> dict[str, RecordRow]:
+        """``record_row`` of many txids at once (unknown ones are left out)."""
+        keys = list(dict.fromkeys(txids))
+        found: dict[str, RecordRow] = {}
+        for start in range(0, len(keys), _BATCH):
+            chunk = keys[start : start + _BATCH]
+            marks = ",".join("?" * len(chunk))
+            for row in self._db.all(_ROW_SELECT + f" WHERE c.txid IN ({marks})", chunk):
+                record = _record_row(row)
+                found[record.txid] = record
+        return found
+
     def revoked_by(self, txid: str) -> str | None:
         """The txid of the confirmed revocation of ``txid``, if there is one."""
         row = self._db.one("SELECT revoker FROM revocations WHERE subject = ?", (txid,))

@@ -9,10 +9,11 @@ from pathlib import Path
 
 import httpx
 
-from benchlib.baselines import bare_verify_rate
+from benchlib.baselines import bare_verify_rate, bare_verify_run
 from benchlib.load import LoadResult, post_all
 from benchlib.procs import Server, hello_server, node_server
 from benchlib.report import Figure, Goal
+from benchlib.timing import best_rate
 from benchlib.txs import TxFactory, body_bytes, message_of
 from consensus.tx import Transaction
 
@@ -53,6 +54,17 @@ def _post_batches(client: httpx.Client, bodies: list[bytes]) -> tuple[int, int, 
     return accepted, others, time.perf_counter() - start
 
 
+def _cpu_note(node_cpu: float, accepted: int, message_len: int) -> str:
+    """The figure by CPU time instead of wall time: what a busy machine does not blur."""
+    bare_run = bare_verify_run(message_len, VERIFY_COUNT)
+    bare_cpu = best_rate(bare_run, VERIFY_COUNT, clock=time.process_time)
+    per_tx = node_cpu / accepted
+    return (
+        f"by CPU: node {per_tx * 1000:.3f} ms per accepted tx, bare verify "
+        f"{1000 / bare_cpu:.3f} ms: ratio {1 / (per_tx * bare_cpu):.2f}"
+    )
+
+
 def bench_batch(workdir: Path) -> list[Figure]:
     """Figure 5: accepted tx/s through ``POST /v1/transactions/batch`` ÷ bare verify/s."""
     factory = TxFactory()
@@ -66,11 +78,12 @@ def bench_batch(workdir: Path) -> list[Figure]:
         cpu_after = node.cpu_seconds()
     rate = accepted / elapsed
     bare = bare_verify_rate(len(message_of(txs[0])), VERIFY_COUNT)
-    cpu = "?" if cpu_before is None or cpu_after is None else f"{cpu_after - cpu_before:.2f}"
     detail = (
         f"{accepted:,} accepted ({others} not) in {elapsed:.2f} s = {rate:,.0f} tx/s in "
-        f"batches of {BATCH_SIZE}, node CPU {cpu} s; bare verify {bare:,.0f}/s"
+        f"batches of {BATCH_SIZE}; bare verify {bare:,.0f}/s"
     )
+    if cpu_before is not None and cpu_after is not None and accepted:
+        detail += "\n" + _cpu_note(cpu_after - cpu_before, accepted, len(message_of(txs[0])))
     name = "batch accepted tx/s / bare Ed25519 verify/s"
     return [Figure("5", SECTION, name, rate / bare, "x", Goal(">=", 0.6), detail)]
 

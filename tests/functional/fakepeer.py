@@ -267,10 +267,14 @@ class FakePeer:
         new = []
         for i in range(count):
             block = self.next_block(txs if i == 0 else ())
-            with self._lock:
-                self.chain.append(block)
+            self.add(block)
             new.append(block)
         return new
+
+    def add(self, block: Block) -> None:
+        """Hold ``block`` as the new tip, whatever it is (to serve a bad one)."""
+        with self._lock:
+            self.chain.append(block)
 
     def hello_message(self) -> dict[str, Any]:
         with self._lock:
@@ -301,6 +305,16 @@ class FakePeer:
     def received(self, method: str, prefix: str) -> list[Request]:
         with self._lock:
             return [r for r in self.requests if r.method == method and r.path.startswith(prefix)]
+
+    def pushed_txids(self) -> set[str]:
+        """Txids of the transactions nodes pushed to us."""
+        objs = [
+            obj
+            for r in self.received("POST", "/p2p/transactions")
+            if isinstance(r.body, dict)
+            for obj in r.body.get("transactions", [])
+        ]
+        return {Transaction.from_json(obj).txid for obj in objs}
 
     def _record(self, request: Request) -> None:
         with self._lock:

@@ -1,12 +1,17 @@
 """Invalid data from a peer is rejected, its sender discouraged, and the honest chain kept.
 
 A scripted fake peer (``fakepeer.FakePeer``) sends one kind of bad data per test: a block
-with bad proof of work, a bad Merkle root, an invalid transaction or wrong bits, a run of
-headers that does not connect (served during a sync the node starts against it), an
-oversized body, a hello of another network. Each time the node must refuse it, show the
-sender as discouraged with a reason in ``/v1/peers``, answer its further ``/p2p/*``
-requests with 403, and keep its chain and its honest peer: same tip, the honest node not
-discouraged and still syncing. A too-new block is only early: held back, not punished.
+with bad proof of work, a bad Merkle root, an invalid transaction or wrong bits; during a
+sync the node starts against it, a run of headers that does not connect or a block body
+that is not the one its header commits to; a badly signed transaction, an oversized body,
+a hello of another network. Each time the node must refuse it, show the sender as
+discouraged with a reason in ``/v1/peers``, answer its further ``/p2p/*`` requests with
+403, and keep its chain and its honest peer: same tip, the honest node not discouraged
+and still syncing.
+
+What is not misbehaviour (design.md §5) is not punished: a too-new block is held back
+and accepted later, a block on a side branch is stored, a duplicate transaction or one
+whose reference the node has not seen yet is only refused.
 
 Each test uses a fresh fake peer (a new port, so a new URL) because discouragement is
 per URL. The two honest nodes are shared by the module: starting them is the slow part.
@@ -28,6 +33,7 @@ from tests.consensus.conftest import ALICE, dataset_payload, make_tx
 from tests.functional.conftest import NodeFactory
 from tests.functional.fakepeer import (
     FakePeer,
+    build_block,
     forged_signature,
     harder_bits,
     headers_hex,
@@ -49,15 +55,20 @@ def honest(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Honest]:
     node0 = TestNode(0, root)
     node1 = TestNode(1, root, args=["--peer", node0.url])
     try:
-        node0.start()
-        node1.start()
-        wait_until(
-            lambda: node0.status()["peers"] >= 1 and node1.status()["peers"] >= 1,
-            timeout=30,
-            what="the honest nodes to connect",
-        )
-        node0.mine(3)
-        sync_blocks([node0, node1])
+        try:
+            node0.start()
+            node1.start()
+            wait_until(
+                lambda: node0.status()["peers"] >= 1 and node1.status()["peers"] >= 1,
+                timeout=30,
+                what="the honest nodes to connect",
+            )
+            node0.mine(3)
+            sync_blocks([node0, node1])
+        except BaseException:
+            for node in (node0, node1):
+                print(f"\n----- log of {node} -----\n{node.log_tail(60)}")
+            raise
         yield node0, node1
     finally:
         node0.close()
@@ -111,6 +122,7 @@ def assert_discouraged(node: TestNode, fake: FakePeer, reason: str) -> None:
         "peers": fake.get(node, "/p2p/peers"),
         "block": fake.push_block(node, fake.tip),
         "headers": fake.post(node, "/p2p/headers", json={"locator": [], "limit": 10}),
+        "transactions": fake.push_transactions(node, []),
     }
     for what, response in refused.items():
         assert response.status_code == 403, f"{what}: {response.status_code} {response.text}"
@@ -243,7 +255,41 @@ def test_non_connecting_headers_during_sync_discourage_the_peer(
     assert_honest_untouched(honest, before)
 
 
+def test_invalid_block_served_during_sync_discourages_the_peer(
+    honest: Honest, fake: FakePeer
+) -> None:
+    """A valid header whose body, fetched during the sync, is not the one it commits to."""
+    node0, _ = honest
+    fake.copy_chain(node0)
+    before = tip(node0)
+    valid = fake.next_block([make_tx(ALICE, "dataset", dataset_payload("served"))])
+    fake.add(Block(valid.header, ()))  # the same header (and hash) with the body swapped
+
+    assert fake.send_hello(node0).status_code == 200  # claims more work: the node syncs
+    assert_discouraged(node0, fake, "bad-merkle-root")
+    assert [r.path for r in fake.received("GET", "/p2p/blocks/")] == [f"/p2p/blocks/{valid.hash}"]
+    assert_honest_untouched(honest, before)
+
+
 # --- messages --------------------------------------------------------------------------
+
+
+def test_badly_signed_transaction_discourages_the_sender(honest: Honest, fake: FakePeer) -> None:
+    node0, _ = honest
+    connected_fake(fake, node0)
+    before = tip(node0)
+    forged = forged_signature(make_tx(ALICE, "dataset", dataset_payload("pushed-forged")))
+    response = fake.push_transactions(node0, [forged])
+    assert response.status_code == 200, response.text
+    [result] = response.json()["results"]
+    assert (result["txid"], result["status"], result["code"]) == (
+        forged.txid,
+        "rejected",
+        "bad-signature",
+    )
+    assert_discouraged(node0, fake, "bad-signature")
+    assert node0.call("GET", f"/v1/transactions/{forged.txid}", expect=404)
+    assert_honest_untouched(honest, before)
 
 
 @pytest.mark.parametrize("chunked", [False, True], ids=["content-length", "chunked"])
@@ -292,6 +338,55 @@ def test_peer_of_another_network_is_discouraged_when_dialled(
 
 
 # --- not misbehaviour --------------------------------------------------------------------
+
+
+def test_side_branch_block_is_stored_not_relayed_not_punished(
+    honest: Honest, fake: FakePeer
+) -> None:
+    """A valid block on a fork with no more work than the tip is kept, in case its branch
+    overtakes later; it is nobody's fault."""
+    node0, node1 = honest
+    connected_fake(fake, node0)
+    before = tip(node0)
+    side = build_block(fake.chain[-2].header)  # a sibling of the tip: equal work
+    assert pushed(fake, node0, side)["status"] == "accepted"
+    tips = {t["hash"]: t for t in node0.call("GET", "/v1/chain/tips")["tips"]}
+    assert tips[side.hash]["status"] == "valid-fork"
+    assert tip(node0) == before  # on equal work the node keeps the chain it had
+    assert not is_discouraged(node0, fake.url)
+    assert fake.send_hello(node0).status_code == 200
+    assert_honest_untouched(honest, before)
+    node1.call("GET", f"/v1/blocks/{side.hash}", expect=404)  # not relayed
+
+
+def test_ledger_conflicts_in_transactions_are_not_misbehaviour(
+    honest: Honest, fake: FakePeer
+) -> None:
+    """A duplicate, or a reference the node has not seen yet, can be an honest race
+    between mempools: rejected (or reported), never punished."""
+    node0, node1 = honest
+    connected_fake(fake, node0)
+    tx = make_tx(ALICE, "dataset", dataset_payload("pushed-twice"))
+    orphan = make_tx(ALICE, "dataset", dataset_payload("orphan", derived_from=["ab" * 32]))
+    first = fake.push_transactions(node0, [tx]).json()["results"]
+    again = fake.push_transactions(node0, [tx, orphan]).json()["results"]
+    assert [r["status"] for r in first] == ["accepted"]
+    assert [r["status"] for r in again] == ["duplicate", "rejected"]
+    assert not is_discouraged(node0, fake.url)
+    assert fake.send_hello(node0).status_code == 200
+    # The good one was relayed (not to its sender) and gets mined.
+    wait_until(
+        lambda: (
+            node1.call("GET", f"/v1/transactions/{tx.txid}", expect=(200, 404)).get("status")
+            == "pending"
+        ),
+        timeout=30,
+        what="the pushed transaction to reach node 1",
+    )
+    assert tx.txid not in fake.pushed_txids()
+    node1.mine(1)
+    sync_blocks([node0, node1])
+    assert node0.tx(tx.txid)["status"] == "confirmed"
 
 
 def test_too_new_block_is_held_back_not_punished(make_node: NodeFactory, fake: FakePeer) -> None:

@@ -6,22 +6,34 @@
 #
 # The build stage installs ailedger into a venv: from the host-built wheelhouse
 # docker/wheels/ with no network when it holds wheels (scripts/docker-wheels), else
-# from PyPI. The final stage is the base image plus that venv; the wheelhouse, pip and
-# the sources stay behind in the build stage.
+# from PyPI. The final stage is the base image plus that venv and an unprivileged user;
+# the wheelhouse, pip and the sources stay behind in the build stage.
 ARG BASE_IMAGE=python:3.11-slim
 
 FROM ${BASE_IMAGE} AS build
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1 PIP_ROOT_USER_ACTION=ignore
-WORKDIR /src
-COPY . .
-RUN python3 -m venv /opt/ailedger \
- && if ls docker/wheels/*.whl >/dev/null 2>&1; then \
+# Dependencies (and the build backend) first, in a layer of their own, so that a change
+# to the sources does not reinstall them. `docker/wheel[s]` matches the wheelhouse when there is one and nothing
+# otherwise; pip then reads the package index (a machine with network).
+COPY pyproject.toml docker/wheel[s] /wheelhouse/
+RUN if ls /wheelhouse/*.whl >/dev/null 2>&1; then \
+        echo "--no-index --find-links /wheelhouse" >/wheelhouse/pip-args; \
         echo "installing from the wheelhouse, offline"; \
-        /opt/ailedger/bin/pip install --no-index --find-links docker/wheels . ; \
     else \
+        : >/wheelhouse/pip-args; \
         echo "no wheelhouse: installing from the package index"; \
-        /opt/ailedger/bin/pip install . ; \
     fi \
+ && python3 -c "import tomllib; p = tomllib.load(open('/wheelhouse/pyproject.toml', 'rb')); print(*p['project']['dependencies'], *p['build-system']['requires'], sep='\n')" \
+        >/wheelhouse/requirements.txt \
+ && python3 -m venv /opt/ailedger \
+ && /opt/ailedger/bin/pip install $(cat /wheelhouse/pip-args) -r /wheelhouse/requirements.txt
+
+WORKDIR /src
+COPY pyproject.toml README.m[d] ./
+COPY consensus ./consensus
+COPY node ./node
+RUN /opt/ailedger/bin/pip install $(cat /wheelhouse/pip-args) --no-deps --no-build-isolation . \
+ && /opt/ailedger/bin/pip check \
  && /opt/ailedger/bin/pip uninstall --yes --quiet pip setuptools wheel \
  && /opt/ailedger/bin/ailedger --help >/dev/null
 

@@ -87,8 +87,9 @@ class Node:
         self._tasks: list[asyncio.Task[None]] = []
         self._template_dirty = asyncio.Event()
         self._job = 0
-        self._submissions: list[tuple[list[Transaction | TxResult],
-                                      asyncio.Future[list[TxResult]]]] = []
+        self._submissions: list[
+            tuple[list[Transaction | TxResult], asyncio.Future[list[TxResult]]]
+        ] = []
         self._flusher: asyncio.Task[None] | None = None
         self._held: dict[str, Block] = {}
         self.miner_key: Ed25519PrivateKey | None = None
@@ -240,8 +241,9 @@ class Node:
             group, self._submissions = self._submissions, []
             await self._flush(group)
 
-    async def _flush(self, group: list[tuple[list[Transaction | TxResult],
-                                             asyncio.Future[list[TxResult]]]]) -> None:
+    async def _flush(
+        self, group: list[tuple[list[Transaction | TxResult], asyncio.Future[list[TxResult]]]]
+    ) -> None:
         flat = [item for parsed, _ in group for item in parsed]
         try:
             results = await self.run(self._accept_txs, flat)
@@ -329,7 +331,14 @@ class Node:
         self, block: Block, verified: frozenset[str]
     ) -> tuple[BlockResult, list[Transaction]]:
         if not verified:
-            verified = frozenset(tx.txid for tx in block.transactions if tx.txid in self.mempool)
+            # Only a byte-identical copy of a pool transaction was verified: the txid does
+            # not cover the signature, so a forged signature keeps the same txid.
+            verified = frozenset(
+                tx.txid
+                for tx in block.transactions
+                if (pooled := self.mempool.get(tx.txid)) is not None
+                and pooled.leaf_bytes == tx.leaf_bytes
+            )
         result = self.chain.process_block(block, verified=verified)
         reorg = result.reorg
         readded: list[Transaction] = []

@@ -117,7 +117,8 @@ class PeerTable:
         if peer is None:
             if len(self._peers) >= MAX_ADDRESSES:
                 return None
-            peer = self._peers[url] = Peer(url=url, source=source)
+            direction = Direction.INBOUND if source == "inbound" else Direction.OUTBOUND
+            peer = self._peers[url] = Peer(url=url, source=source, direction=direction)
         return peer
 
     def forget(self, url: str) -> None:

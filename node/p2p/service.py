@@ -332,8 +332,13 @@ class P2P:
         result = await self.node.submit_block(block)
         if result.outcome is BlockOutcome.REJECTED:
             self._punish(peer, listen_url, f"invalid block {block.hash}: {result.code}")
-        elif result.outcome is BlockOutcome.NEED_PARENTS and peer is not None:
-            self._maybe_sync(peer, force=True)
+        elif result.outcome is BlockOutcome.NEED_PARENTS:
+            if peer is not None and peer.connected:
+                self._maybe_sync(peer, force=True)
+            elif listen_url:  # a stranger with news: shake hands, which syncs if it is ahead
+                stranger = self.table.learn(listen_url, source="inbound")
+                if stranger is not None:
+                    self._spawn(self.connect(stranger), f"connect {stranger.url}")
         out: dict[str, Any] = {"status": result.outcome.value}
         if result.code:
             out.update(code=result.code, message=result.message)
@@ -476,8 +481,8 @@ class P2P:
         """Headers first, then the blocks of the best header chain, from several peers."""
         async with self._sync_lock:
             try:
-                await self._sync_headers(peer)
-                await self._download_blocks(peer)
+                last = await self._sync_headers(peer)
+                await self._download_blocks(peer, last)
             except _Misbehaved as exc:
                 self.discourage(peer, exc.reason)
             except (PeerUnavailable, PeerRefused) as exc:
@@ -485,9 +490,11 @@ class P2P:
             finally:
                 await self.node.set_syncing(False)
 
-    async def _sync_headers(self, peer: Peer) -> None:
+    async def _sync_headers(self, peer: Peer) -> Entry | None:
+        """Fetch and accept the peer's headers past our tip; the last one accepted."""
         assert self.client is not None
         start: Entry = self.node.chain.tip
+        last: Entry | None = None
         while True:
             locator = await self.node.run(self.node.chain.tree.locator, start)
             answer = await self.client.call(
@@ -497,11 +504,12 @@ class P2P:
             if not isinstance(hexes, list) or len(hexes) > MAX_HEADERS:
                 raise _Misbehaved("malformed headers answer")
             if not hexes:
-                return
-            last = await self.node.run(self._accept_header_run, hexes)
-            if last is None or len(hexes) < MAX_HEADERS:
-                return
-            start = last
+                return last
+            accepted = await self.node.run(self._accept_header_run, hexes)
+            last = accepted or last
+            if accepted is None or len(hexes) < MAX_HEADERS:
+                return last
+            start = accepted
 
     def _accept_header_run(self, hexes: list[Any]) -> Entry | None:
         """The whole run in one storage transaction (what passed is kept on a failure)."""
@@ -540,18 +548,23 @@ class P2P:
             prev = header.hash
         return last
 
-    def _blocks_to_fetch(self) -> list[str]:
-        """Bodies missing on the way to the best valid header chain, lowest first."""
+    def _blocks_to_fetch(self, target: Entry) -> list[str]:
+        """Bodies missing on the way to ``target`` (a header the peer sent), lowest first;
+        nothing unless that chain has more work than ours. Only what this peer claims to
+        have is asked of it, so headers nobody serves cannot send the sync astray."""
         chain = self.node.chain
-        tips = [t for t in chain.tree.tips() if t.status is not Status.INVALID]
-        best = max(tips, key=lambda e: e.chain_work, default=chain.tip)
-        if best.chain_work <= chain.tip.chain_work:
+        if target.status is Status.INVALID or target.chain_work <= chain.tip.chain_work:
             return []
-        _, connect = chain.tree.reorg_path(chain.tip, best)
+        _, connect = chain.tree.reorg_path(chain.tip, target)
         return [e.hash for e in connect if e.status is Status.HEADER]
 
-    async def _download_blocks(self, first: Peer) -> None:
-        needed = await self.node.run(self._blocks_to_fetch)
+    async def _download_blocks(self, first: Peer, target: Entry | None) -> None:
+        announced = self.node.chain.tree.get(first.best_hash or "")
+        if announced is not None and (target is None or announced.chain_work > target.chain_work):
+            target = announced
+        if target is None:
+            return
+        needed = await self.node.run(self._blocks_to_fetch, target)
         if not needed:
             return
         await self.node.set_syncing(True)
@@ -577,7 +590,11 @@ class P2P:
                 continue
             try:
                 await self._fetch_one(peer, block_hash)
-            except (PeerUnavailable, PeerRefused) as exc:
+            except PeerRefused as exc:  # it does not have the block: ask someone else
+                plan.failed(block_hash)
+                log.info("p2p: %s refused block %s: %s", peer.url, block_hash, exc)
+                return
+            except PeerUnavailable as exc:
                 plan.failed(block_hash)
                 self._failed(peer, str(exc))
                 return

@@ -282,11 +282,24 @@ class Store(Queries):
     def _index_block(self, block: Block) -> None:
         """Every index row of the block's records, one statement per table."""
         db, height = self._db, block.header.height
-        confirmed, digests, edges, revocations = [], [], [], []
+        confirmed: list[tuple[str, str, int, int, int, str, str, int]] = []
+        digests: list[tuple[str, str, str]] = []
+        edges: list[tuple[str, str, str]] = []
+        revocations: list[tuple[str, str]] = []
         for index, tx in enumerate(block.transactions):
             txid = tx.txid
-            confirmed.append((txid, block.hash, height, index, position(height, index), tx.kind,
-                              tx.signer, tx.nonce))
+            confirmed.append(
+                (
+                    txid,
+                    block.hash,
+                    height,
+                    index,
+                    position(height, index),
+                    tx.kind,
+                    tx.signer,
+                    tx.nonce,
+                )
+            )
             digests.extend((digest, name, txid) for digest, name in records.digests(tx))
             edges.extend((txid, parent, role) for parent, role in records.edges(tx))
             subject = records.revoked_subject(tx)

@@ -32,8 +32,14 @@ headers = st.builds(
 
 def sample_header(**changes: object) -> Header:
     fields: dict[str, object] = {
-        "version": 1, "height": 7, "prev_hash": "11" * 32, "merkle_root": "22" * 32,
-        "timestamp": 1_795_824_000_123, "bits": 0x207FFFFF, "miner": "33" * 32, "nonce": 42,
+        "version": 1,
+        "height": 7,
+        "prev_hash": "11" * 32,
+        "merkle_root": "22" * 32,
+        "timestamp": 1_795_824_000_123,
+        "bits": 0x207FFFFF,
+        "miner": "33" * 32,
+        "nonce": 42,
     }
     fields.update(changes)
     return Header(**fields)  # type: ignore[arg-type]
@@ -64,8 +70,15 @@ def test_header_round_trips(header: Header) -> None:
 
 @pytest.mark.parametrize(
     "changes",
-    [{"version": -1}, {"version": 2**32}, {"height": 2**64}, {"nonce": 2**53},
-     {"timestamp": -5}, {"bits": True}, {"height": 1.0}],
+    [
+        {"version": -1},
+        {"version": 2**32},
+        {"height": 2**64},
+        {"nonce": 2**53},
+        {"timestamp": -5},
+        {"bits": True},
+        {"height": 1.0},
+    ],
 )
 def test_header_rejects_out_of_range_fields(changes: dict[str, object]) -> None:
     with pytest.raises(InvalidBlock) as info:
@@ -94,8 +107,10 @@ def test_header_decode_errors() -> None:
 
 
 def test_block_json_round_trip() -> None:
-    txs = (make_tx(ALICE, "dataset", dataset_payload("a")),
-           make_tx(ALICE, "dataset", dataset_payload("b")))
+    txs = (
+        make_tx(ALICE, "dataset", dataset_payload("a")),
+        make_tx(ALICE, "dataset", dataset_payload("b")),
+    )
     header = sample_header(merkle_root=merkle_root([t.leaf_bytes for t in txs]).hex())
     block = Block(header, txs)
     obj = block.to_json(with_header_hex=True)
@@ -146,9 +161,11 @@ def test_genesis_nonce_is_the_lowest_that_meets_pow_limit(params: ConsensusParam
 
 def test_genesis_hashes_identify_the_networks() -> None:
     assert genesis_header(REGTEST).hash == (
-        "6aa7273cd66c44554ffc89f9ae0d2d7c5c3a4ed9b367b95763a73df2211b6b91")
+        "6aa7273cd66c44554ffc89f9ae0d2d7c5c3a4ed9b367b95763a73df2211b6b91"
+    )
     assert genesis_header(DEVNET).hash == (
-        "000002e8eef51d0165eb963f570f1d86ec4588942b73a0b6283a6ddf95134978")
+        "000002e8eef51d0165eb963f570f1d86ec4588942b73a0b6283a6ddf95134978"
+    )
 
 
 def test_params() -> None:

@@ -523,18 +523,24 @@ def test_active_chain() -> None:
 # --- properties over random trees of forks ------------------------------------------------
 
 
+# Per block: where to attach (0-1: on the newest block, 2: near it, 3: anywhere), a pick,
+# a timestamp and the block's work (small works make equal-work forks common).
+BLOCK_SHAPE = st.tuples(
+    st.integers(0, 3), st.integers(0, 2**16), st.integers(0, 10**6), st.sampled_from([1, 1, 2, 5])
+)
+
+
 @st.composite
 def random_tree(draw: st.DrawFn) -> tuple[BlockTree, list[Entry]]:
     """A tree of forks: random parents, work and timestamps; every body still missing."""
     tree = BlockTree(genesis_header(draw(st.integers(0, 10**6))), draw(st.integers(1, 5)))
     entries = [tree.genesis]
-    for _ in range(draw(st.integers(1, 60))):
+    size = draw(st.integers(1, 60))
+    for where, pick, timestamp, work in draw(st.lists(BLOCK_SHAPE, min_size=size, max_size=size)):
         # Mostly extend recent blocks so long chains (and skip pointers) appear.
-        last = len(entries) - 1
-        back = draw(st.just(0) | st.integers(0, min(2, last)) | st.integers(0, last))
-        parent = entries[-1 - back]
-        header = child_header(parent, timestamp=draw(st.integers(0, 10**6)))
-        entries.append(tree.add_header(header, draw(st.integers(1, 5))))
+        span = (1, 1, 3, len(entries))[where]
+        parent = entries[-1 - pick % min(span, len(entries))]
+        entries.append(tree.add_header(child_header(parent, timestamp=timestamp), work))
     return tree, entries
 
 
@@ -546,23 +552,27 @@ def apply_reorg(chain: list[Entry], disconnect: list[Entry], connect: list[Entry
         chain.append(entry)
 
 
+ACTIONS = ("data",) * 6 + ("valid", "invalid", "invalid-active", "header")
+OP = st.tuples(st.sampled_from(ACTIONS), st.integers(0, 2**16), st.integers(1, 5))
+OPS = st.integers(1, 120).flatmap(lambda n: st.lists(OP, min_size=n, max_size=n))
+
+
 @settings(max_examples=200, deadline=None)
-@given(st.data())
-def test_fork_choice_matches_the_reference(data: st.DataObject) -> None:
-    tree, entries = data.draw(random_tree())
+@given(random_tree(), OPS)
+def test_fork_choice_matches_the_reference(
+    grown: tuple[BlockTree, list[Entry]], ops: list[tuple[str, int, int]]
+) -> None:
+    tree, entries = grown
     tip = tree.genesis
     chain = [tip]
-    actions = st.sampled_from(["data"] * 6 + ["valid", "invalid", "header"])
-    for _ in range(data.draw(st.integers(1, 3 * len(entries)))):
-        action = data.draw(actions)
-        pool = st.sampled_from(entries[1:])
-        if action == "invalid" and tip.parent is not None:
-            pool |= st.sampled_from(ancestry(tip)[1:])  # often hit the active chain
-        entry = data.draw(pool)
+    for action, pick, work in ops:
+        entry = entries[1 + pick % (len(entries) - 1)]
         if action == "header":
-            grow_one(tree, entries, entry, data.draw(st.integers(1, 5)))
+            grow_one(tree, entries, entry, work)
         elif action == "invalid":
             tree.set_invalid(entry.hash)
+        elif action == "invalid-active" and len(chain) > 1:
+            tree.set_invalid(chain[1 + pick % (len(chain) - 1)].hash)
         elif action == "valid" and entry.status is not Status.INVALID:
             tree.set_valid(entry.hash)
         else:

@@ -39,12 +39,25 @@ class Parent:
     timestamp: int
 
 
-def mined(txs: tuple[Transaction, ...] = (), *, bits: int = REGTEST.pow_limit_bits,
-          timestamp: int = GENESIS.timestamp + 1_000, height: int = 1,
-          root: str | None = None, version: int = 1) -> Block:
-    header = Header(version=version, height=height, prev_hash=GENESIS.hash,
-                    merkle_root=root or merkle_root([t.leaf_bytes for t in txs]).hex(),
-                    timestamp=timestamp, bits=bits, miner="00" * 32, nonce=0)
+def mined(
+    txs: tuple[Transaction, ...] = (),
+    *,
+    bits: int = REGTEST.pow_limit_bits,
+    timestamp: int = GENESIS.timestamp + 1_000,
+    height: int = 1,
+    root: str | None = None,
+    version: int = 1,
+) -> Block:
+    header = Header(
+        version=version,
+        height=height,
+        prev_hash=GENESIS.hash,
+        merkle_root=root or merkle_root([t.leaf_bytes for t in txs]).hex(),
+        timestamp=timestamp,
+        bits=bits,
+        miner="00" * 32,
+        nonce=0,
+    )
     nonce = solve(header.prefix(), bits_to_target(bits), 0, 10_000)
     assert nonce is not None
     return Block(header.with_nonce(nonce), txs)
@@ -69,8 +82,9 @@ def test_a_valid_block_passes_everything() -> None:
     model = make_tx(ALICE, "model", model_payload("m", inputs=[(data.txid, "training_data")]))
     block = mined((data, model))
     check_block(block, REGTEST)
-    contextual_check_header(block.header, Parent(0, GENESIS.timestamp), GENESIS.timestamp, NOW,
-                            REGTEST)
+    contextual_check_header(
+        block.header, Parent(0, GENESIS.timestamp), GENESIS.timestamp, NOW, REGTEST
+    )
     overlay = connect_block_ledger(MemoryLedger(), block)
     assert overlay.added == [data, model]
 
@@ -132,22 +146,29 @@ def test_contextual_rules() -> None:
         contextual_check_header(block.header, parent, block.header.timestamp, NOW, REGTEST)
     assert code_of(info) == "time-too-old"
     with pytest.raises(BlockTooNew) as too_new:
-        contextual_check_header(block.header, parent, 0, block.header.timestamp - 120_001,
-                                REGTEST)
+        contextual_check_header(block.header, parent, 0, block.header.timestamp - 120_001, REGTEST)
     assert too_new.value.code == "time-too-new"
     contextual_check_header(block.header, parent, 0, block.header.timestamp - 120_000, REGTEST)
 
 
 def test_bits_must_follow_the_retarget_rule() -> None:
     parent = Parent(0, DEVNET.genesis_timestamp_ms)
-    header = Header(version=1, height=1, prev_hash="00" * 32, merkle_root="00" * 32,
-                    timestamp=parent.timestamp + 5_000, bits=0x1E035AFF, miner="00" * 32,
-                    nonce=0)
+    header = Header(
+        version=1,
+        height=1,
+        prev_hash="00" * 32,
+        merkle_root="00" * 32,
+        timestamp=parent.timestamp + 5_000,
+        bits=0x1E035AFF,
+        miner="00" * 32,
+        nonce=0,
+    )
     with pytest.raises(InvalidBlock) as info:
         contextual_check_header(header, parent, 0, header.timestamp, DEVNET)
     assert code_of(info) == "bad-diffbits"
-    contextual_check_header(replace(header, bits=DEVNET.pow_limit_bits), parent, 0,
-                            header.timestamp, DEVNET)
+    contextual_check_header(
+        replace(header, bits=DEVNET.pow_limit_bits), parent, 0, header.timestamp, DEVNET
+    )
 
 
 def test_ledger_rules_apply_in_block_order() -> None:

@@ -34,7 +34,7 @@ COPY consensus ./consensus
 COPY node ./node
 RUN /opt/ailedger/bin/pip install $(cat /wheelhouse/pip-args) --no-deps --no-build-isolation . \
  && /opt/ailedger/bin/pip check \
- && /opt/ailedger/bin/pip uninstall --yes --quiet pip setuptools wheel \
+ && /opt/ailedger/bin/pip uninstall --yes --quiet pip setuptools \
  && /opt/ailedger/bin/ailedger --help >/dev/null
 
 FROM ${BASE_IMAGE}

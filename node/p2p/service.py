@@ -13,14 +13,14 @@ import logging
 from collections.abc import Coroutine, MutableMapping
 from typing import TYPE_CHECKING, Any
 
-from consensus.block import Block, Header
-from consensus.chain import Entry, Status
-from consensus.errors import BlockNotFound, BlockTooNew, InvalidBlock
+from consensus.block import Block
+from consensus.errors import InvalidBlock
 from node.chainstate import BlockOutcome, BlockResult
 from node.errors import NetworkInactive, NodeError
 from node.p2p.client import PeerClient, PeerRefused, PeerUnavailable
 from node.p2p.peers import Direction, Peer, PeerTable
-from node.p2p.policy import BlockDownload, punishes_tx
+from node.p2p.policy import punishes_tx
+from node.p2p.sync import Sync
 from node.version import VERSION
 
 if TYPE_CHECKING:
@@ -32,22 +32,14 @@ __all__ = ["P2P", "PeerDiscouraged", "PROTOCOL_VERSION"]
 log = logging.getLogger(__name__)
 
 PROTOCOL_VERSION = 1
-MAX_HEADERS = 2000
 TX_BATCH = 500
 MAINTAIN_EVERY_S = 2.0
 REFRESH_EVERY_S = 15.0
-BLOCK_FETCH_TIMEOUT_S = 15.0
 
 
 class PeerDiscouraged(NodeError):
     status = 403
     code = "peer-discouraged"
-
-
-class _Misbehaved(Exception):
-    def __init__(self, reason: str) -> None:
-        self.reason = reason
-        super().__init__(reason)
 
 
 class P2P:
@@ -62,7 +54,7 @@ class P2P:
         self._queues: dict[str, asyncio.Queue[tuple[str, Any]]] = {}
         self._senders: dict[str, asyncio.Task[None]] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
-        self._sync_lock = asyncio.Lock()
+        self.sync = Sync(self)
         self._maintainer: asyncio.Task[None] | None = None
 
     # --- lifecycle -----------------------------------------------------------------------
@@ -172,7 +164,7 @@ class P2P:
         try:
             answer = await self.client.call("POST", f"{peer.url}/p2p/hello", json=self.hello())
         except (PeerUnavailable, PeerRefused) as exc:
-            self._failed(peer, str(exc))
+            self.failed(peer, str(exc))
             return False
         refusal = self._check_hello(answer)
         if refusal is not None:
@@ -190,7 +182,7 @@ class P2P:
         self._maybe_sync(peer)
         return True
 
-    def _failed(self, peer: Peer, why: str) -> None:
+    def failed(self, peer: Peer, why: str) -> None:
         was = peer.connected
         forgotten = self.table.failed(peer, self.node.clock())
         self._drop_sender(peer.url)
@@ -279,7 +271,7 @@ class P2P:
         try:
             answer = await self.client.call("POST", f"{peer.url}/p2p/hello", json=self.hello())
         except (PeerUnavailable, PeerRefused) as exc:
-            self._failed(peer, str(exc))
+            self.failed(peer, str(exc))
             return
         if self._check_hello(answer) is None:
             self._note_best(peer, answer)
@@ -459,12 +451,12 @@ class P2P:
         try:
             await self.client.call("POST", f"{peer.url}{path}", json=body)
         except PeerUnavailable as exc:
-            self._failed(peer, str(exc))
+            self.failed(peer, str(exc))
             return False
         except PeerRefused as exc:
             log.info("p2p: %s refused %s: %s", peer.url, path, exc)
             if exc.code in ("peer-discouraged", "network-inactive"):
-                self._failed(peer, str(exc))
+                self.failed(peer, str(exc))
                 return False
         return True
 
@@ -472,150 +464,7 @@ class P2P:
 
     def _maybe_sync(self, peer: Peer, *, force: bool = False) -> None:
         """Sync from ``peer`` when it claims more work than our tip (or was told to)."""
-        if not self.active or self._sync_lock.locked():
+        if not self.active or self.sync.lock.locked():
             return
         if force or peer.chain_work > self.node.chain.tip.chain_work:
-            self._spawn(self.sync_with(peer), f"sync {peer.url}")
-
-    async def sync_with(self, peer: Peer) -> None:
-        """Headers first, then the blocks of the best header chain, from several peers."""
-        async with self._sync_lock:
-            try:
-                last = await self._sync_headers(peer)
-                await self._download_blocks(peer, last)
-            except _Misbehaved as exc:
-                self.discourage(peer, exc.reason)
-            except (PeerUnavailable, PeerRefused) as exc:
-                self._failed(peer, str(exc))
-            finally:
-                await self.node.set_syncing(False)
-
-    async def _sync_headers(self, peer: Peer) -> Entry | None:
-        """Fetch and accept the peer's headers past our tip; the last one accepted."""
-        assert self.client is not None
-        start: Entry = self.node.chain.tip
-        last: Entry | None = None
-        while True:
-            locator = await self.node.run(self.node.chain.tree.locator, start)
-            answer = await self.client.call(
-                "POST", f"{peer.url}/p2p/headers", json={"locator": locator, "limit": MAX_HEADERS}
-            )
-            hexes = answer.get("headers") if isinstance(answer, dict) else None
-            if not isinstance(hexes, list) or len(hexes) > MAX_HEADERS:
-                raise _Misbehaved("malformed headers answer")
-            if not hexes:
-                return last
-            accepted = await self.node.run(self._accept_header_run, hexes)
-            last = accepted or last
-            if accepted is None or len(hexes) < MAX_HEADERS:
-                return last
-            start = accepted
-
-    def _accept_header_run(self, hexes: list[Any]) -> Entry | None:
-        """The whole run in one storage transaction (what passed is kept on a failure)."""
-        failure: _Misbehaved | None = None
-        with self.node.store.transaction(fsync=False):
-            try:
-                last = self._accept_headers(hexes)
-            except _Misbehaved as exc:  # commit what the tree already holds, then punish
-                failure, last = exc, None
-        if failure is not None:
-            raise failure
-        return last
-
-    def _accept_headers(self, hexes: list[Any]) -> Entry | None:
-        """Validate and add a run of headers (chain worker). None: stop here (too new)."""
-        chain = self.node.chain
-        prev: str | None = None
-        last: Entry | None = None
-        for text in hexes:
-            if not isinstance(text, str):
-                raise _Misbehaved("header is not a hex string")
-            try:
-                header = Header.from_hex(text)
-            except InvalidBlock as exc:
-                raise _Misbehaved(f"{exc.code}: {exc.message}") from exc
-            if prev is not None and header.prev_hash != prev:
-                raise _Misbehaved("non-connecting headers: the run is not a chain")
-            try:
-                last = chain.process_header(header)
-            except BlockNotFound as exc:
-                raise _Misbehaved("non-connecting headers: unknown parent") from exc
-            except BlockTooNew:
-                return last
-            except InvalidBlock as exc:
-                raise _Misbehaved(f"invalid header {header.hash}: {exc.code}") from exc
-            prev = header.hash
-        return last
-
-    def _blocks_to_fetch(self, target: Entry) -> list[str]:
-        """Bodies missing on the way to ``target`` (a header the peer sent), lowest first;
-        nothing unless that chain has more work than ours. Only what this peer claims to
-        have is asked of it, so headers nobody serves cannot send the sync astray."""
-        chain = self.node.chain
-        if target.status is Status.INVALID or target.chain_work <= chain.tip.chain_work:
-            return []
-        _, connect = chain.tree.reorg_path(chain.tip, target)
-        return [e.hash for e in connect if e.status is Status.HEADER]
-
-    async def _download_blocks(self, first: Peer, target: Entry | None) -> None:
-        announced = self.node.chain.tree.get(first.best_hash or "")
-        if announced is not None and (target is None or announced.chain_work > target.chain_work):
-            target = announced
-        if target is None:
-            return
-        needed = await self.node.run(self._blocks_to_fetch, target)
-        if not needed:
-            return
-        await self.node.set_syncing(True)
-        plan = BlockDownload(needed)
-        peers = [first] + [
-            p
-            for p in self.table.connected()
-            if p is not first and (p.height or 0) >= (first.height or 0)
-        ]
-        log.info("p2p: downloading %d blocks from %d peers", len(needed), len(peers))
-        workers = [self._fetch_loop(peer, plan) for peer in peers for _ in range(plan.per_peer)]
-        await asyncio.gather(*workers)
-        if not plan.finished:
-            log.warning("p2p: block download stopped with %d blocks missing", plan.remaining())
-
-    async def _fetch_loop(self, peer: Peer, plan: BlockDownload) -> None:
-        """One of a peer's download slots: fetch, check, submit, until the plan is done."""
-        assert self.client is not None
-        while not plan.finished and peer.connected:
-            block_hash = plan.next_for(peer.url)
-            if block_hash is None:  # window full, or the rest is in flight elsewhere
-                await asyncio.sleep(0.02)
-                continue
-            try:
-                await self._fetch_one(peer, block_hash)
-            except PeerRefused as exc:  # it does not have the block: ask someone else
-                plan.failed(block_hash)
-                log.info("p2p: %s refused block %s: %s", peer.url, block_hash, exc)
-                return
-            except PeerUnavailable as exc:
-                plan.failed(block_hash)
-                self._failed(peer, str(exc))
-                return
-            except _Misbehaved as exc:
-                plan.failed(block_hash)
-                self.discourage(peer, exc.reason)
-                return
-            plan.received(block_hash)
-
-    async def _fetch_one(self, peer: Peer, block_hash: str) -> None:
-        assert self.client is not None
-        obj = await self.client.call(
-            "GET", f"{peer.url}/p2p/blocks/{block_hash}", timeout=BLOCK_FETCH_TIMEOUT_S
-        )
-        try:
-            block = Block.from_json(obj)
-        except InvalidBlock as exc:
-            raise _Misbehaved(f"{exc.code}: {exc.message}") from exc
-        if block.hash != block_hash:
-            raise _Misbehaved(f"asked for block {block_hash}, got {block.hash}")
-        peer.known_blocks.add(block_hash)
-        result = await self.node.submit_block(block)
-        if result.outcome is BlockOutcome.REJECTED:
-            raise _Misbehaved(f"invalid block {block_hash}: {result.code}")
+            self._spawn(self.sync.run(peer), f"sync {peer.url}")

@@ -132,7 +132,7 @@ class Cluster:
         # Ephemeral host ports (empty value: "127.0.0.1::8000"), so runs never collide.
         for n in (1, 2, 3):
             self.env[f"AILEDGER_NODE{n}_PORT"] = ""
-        self.env.setdefault("AILEDGER_BIND", "127.0.0.1")
+        self.env["AILEDGER_BIND"] = "127.0.0.1"  # whatever a .env file says
         self._nodes: dict[tuple[str, int], ServiceNode] = {}
 
     def __repr__(self) -> str:

@@ -92,7 +92,7 @@ class Signer:
         )
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def devnet() -> Iterator[Cluster]:
     """The user-facing ``docker-compose.yml`` as it is: three devnet miners."""
     cluster = Cluster(project_name("devnet"), admin_token=secrets.token_hex(16))
@@ -103,7 +103,7 @@ def devnet() -> Iterator[Cluster]:
         cluster.down()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def miners(devnet: Cluster) -> list[ServiceNode]:
     return [devnet.node(service) for service in MINERS]
 

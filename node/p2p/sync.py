@@ -1,0 +1,191 @@
+"""Headers-first sync: headers from one peer, then bodies from several, in a window.
+
+The node asks a peer for the headers after its block locator (tip, 10 back one by one,
+then doubling steps, genesis last), validates each run before any body is fetched, and
+then downloads the missing bodies of the chain that peer announced, from every connected
+peer that may have them (``policy.BlockDownload`` decides who gets asked what). A peer
+that sends invalid data is discouraged; one that does not answer is replaced.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import TYPE_CHECKING, Any
+
+from consensus.block import Block, Header
+from consensus.chain import Entry, Status
+from consensus.errors import BlockNotFound, BlockTooNew, InvalidBlock
+from node.chainstate import BlockOutcome
+from node.p2p.client import PeerRefused, PeerUnavailable
+from node.p2p.peers import Peer
+from node.p2p.policy import BlockDownload
+
+if TYPE_CHECKING:
+    from node.p2p.service import P2P
+
+__all__ = ["MAX_HEADERS", "Misbehaved", "Sync"]
+
+log = logging.getLogger(__name__)
+
+MAX_HEADERS = 2000
+BLOCK_FETCH_TIMEOUT_S = 15.0
+
+
+class Misbehaved(Exception):
+    """The peer sent data that proves it broke the protocol; ``reason`` says how."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+        super().__init__(reason)
+
+
+class Sync:
+    """One sync at a time (``lock``), driven by the p2p service."""
+
+    def __init__(self, p2p: P2P) -> None:
+        self.p2p = p2p
+        self.lock = asyncio.Lock()
+
+    async def run(self, peer: Peer) -> None:
+        """Headers first, then the blocks of the best header chain, from several peers."""
+        async with self.lock:
+            try:
+                last = await self._sync_headers(peer)
+                await self._download_blocks(peer, last)
+            except Misbehaved as exc:
+                self.p2p.discourage(peer, exc.reason)
+            except (PeerUnavailable, PeerRefused) as exc:
+                self.p2p.failed(peer, str(exc))
+            finally:
+                await self.p2p.node.set_syncing(False)
+
+    async def _sync_headers(self, peer: Peer) -> Entry | None:
+        """Fetch and accept the peer's headers past our tip; the last one accepted."""
+        assert self.p2p.client is not None
+        start: Entry = self.p2p.node.chain.tip
+        last: Entry | None = None
+        while True:
+            locator = await self.p2p.node.run(self.p2p.node.chain.tree.locator, start)
+            answer = await self.p2p.client.call(
+                "POST", f"{peer.url}/p2p/headers", json={"locator": locator, "limit": MAX_HEADERS}
+            )
+            hexes = answer.get("headers") if isinstance(answer, dict) else None
+            if not isinstance(hexes, list) or len(hexes) > MAX_HEADERS:
+                raise Misbehaved("malformed headers answer")
+            if not hexes:
+                return last
+            accepted = await self.p2p.node.run(self._accept_header_run, hexes)
+            last = accepted or last
+            if accepted is None or len(hexes) < MAX_HEADERS:
+                return last
+            start = accepted
+
+    def _accept_header_run(self, hexes: list[Any]) -> Entry | None:
+        """The whole run in one storage transaction (what passed is kept on a failure)."""
+        failure: Misbehaved | None = None
+        with self.p2p.node.store.transaction(fsync=False):
+            try:
+                last = self._accept_headers(hexes)
+            except Misbehaved as exc:  # commit what the tree already holds, then punish
+                failure, last = exc, None
+        if failure is not None:
+            raise failure
+        return last
+
+    def _accept_headers(self, hexes: list[Any]) -> Entry | None:
+        """Validate and add a run of headers (chain worker). None: stop here (too new)."""
+        chain = self.p2p.node.chain
+        prev: str | None = None
+        last: Entry | None = None
+        for text in hexes:
+            if not isinstance(text, str):
+                raise Misbehaved("header is not a hex string")
+            try:
+                header = Header.from_hex(text)
+            except InvalidBlock as exc:
+                raise Misbehaved(f"{exc.code}: {exc.message}") from exc
+            if prev is not None and header.prev_hash != prev:
+                raise Misbehaved("non-connecting headers: the run is not a chain")
+            try:
+                last = chain.process_header(header)
+            except BlockNotFound as exc:
+                raise Misbehaved("non-connecting headers: unknown parent") from exc
+            except BlockTooNew:
+                return last
+            except InvalidBlock as exc:
+                raise Misbehaved(f"invalid header {header.hash}: {exc.code}") from exc
+            prev = header.hash
+        return last
+
+    def _blocks_to_fetch(self, target: Entry) -> list[str]:
+        """Bodies missing on the way to ``target`` (a header the peer sent), lowest first;
+        nothing unless that chain has more work than ours. Only what this peer claims to
+        have is asked of it, so headers nobody serves cannot send the sync astray."""
+        chain = self.p2p.node.chain
+        if target.status is Status.INVALID or target.chain_work <= chain.tip.chain_work:
+            return []
+        _, connect = chain.tree.reorg_path(chain.tip, target)
+        return [e.hash for e in connect if e.status is Status.HEADER]
+
+    async def _download_blocks(self, first: Peer, target: Entry | None) -> None:
+        announced = self.p2p.node.chain.tree.get(first.best_hash or "")
+        if announced is not None and (target is None or announced.chain_work > target.chain_work):
+            target = announced
+        if target is None:
+            return
+        needed = await self.p2p.node.run(self._blocks_to_fetch, target)
+        if not needed:
+            return
+        await self.p2p.node.set_syncing(True)
+        plan = BlockDownload(needed)
+        peers = [first] + [
+            p
+            for p in self.p2p.table.connected()
+            if p is not first and (p.height or 0) >= (first.height or 0)
+        ]
+        log.info("p2p: downloading %d blocks from %d peers", len(needed), len(peers))
+        workers = [self._fetch_loop(peer, plan) for peer in peers for _ in range(plan.per_peer)]
+        await asyncio.gather(*workers)
+        if not plan.finished:
+            log.warning("p2p: block download stopped with %d blocks missing", plan.remaining())
+
+    async def _fetch_loop(self, peer: Peer, plan: BlockDownload) -> None:
+        """One of a peer's download slots: fetch, check, submit, until the plan is done."""
+        assert self.p2p.client is not None
+        while not plan.finished and peer.connected:
+            block_hash = plan.next_for(peer.url)
+            if block_hash is None:  # window full, or the rest is in flight elsewhere
+                await asyncio.sleep(0.02)
+                continue
+            try:
+                await self._fetch_one(peer, block_hash)
+            except PeerRefused as exc:  # it does not have the block: ask someone else
+                plan.failed(block_hash)
+                log.info("p2p: %s refused block %s: %s", peer.url, block_hash, exc)
+                return
+            except PeerUnavailable as exc:
+                plan.failed(block_hash)
+                self.p2p.failed(peer, str(exc))
+                return
+            except Misbehaved as exc:
+                plan.failed(block_hash)
+                self.p2p.discourage(peer, exc.reason)
+                return
+            plan.received(block_hash)
+
+    async def _fetch_one(self, peer: Peer, block_hash: str) -> None:
+        assert self.p2p.client is not None
+        obj = await self.p2p.client.call(
+            "GET", f"{peer.url}/p2p/blocks/{block_hash}", timeout=BLOCK_FETCH_TIMEOUT_S
+        )
+        try:
+            block = Block.from_json(obj)
+        except InvalidBlock as exc:
+            raise Misbehaved(f"{exc.code}: {exc.message}") from exc
+        if block.hash != block_hash:
+            raise Misbehaved(f"asked for block {block_hash}, got {block.hash}")
+        peer.known_blocks.add(block_hash)
+        result = await self.p2p.node.submit_block(block)
+        if result.outcome is BlockOutcome.REJECTED:
+            raise Misbehaved(f"invalid block {block_hash}: {result.code}")

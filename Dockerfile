@@ -13,8 +13,8 @@ ARG BASE_IMAGE=python:3.11-slim
 FROM ${BASE_IMAGE} AS build
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1 PIP_ROOT_USER_ACTION=ignore
 # Dependencies (and the build backend) first, in a layer of their own, so that a change
-# to the sources does not reinstall them. `docker/wheel[s]` matches the wheelhouse when there is one and nothing
-# otherwise; pip then reads the package index (a machine with network).
+# to the sources does not reinstall them. `docker/wheel[s]` matches the wheelhouse when
+# there is one and nothing otherwise; pip then reads the package index instead.
 COPY pyproject.toml docker/wheel[s] /wheelhouse/
 RUN if ls /wheelhouse/*.whl >/dev/null 2>&1; then \
         echo "--no-index --find-links /wheelhouse" >/wheelhouse/pip-args; \

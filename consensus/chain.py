@@ -258,13 +258,16 @@ class BlockTree:
         entry = self._require(block_hash)
         if entry.parent is None:
             raise ValueError("the genesis block cannot be invalid")
+        if entry.status is Status.INVALID:
+            return entry  # its descendants are invalid already
         stack = [entry]
         while stack:
             walk = stack.pop()
             walk.status = Status.INVALID
             self._available.discard(walk.hash)
             self._frontier.discard(walk.hash)
-            stack.extend(walk.children)
+            # An invalid child's subtree was marked when it was (or on add_header).
+            stack.extend(c for c in walk.children if c.status is not Status.INVALID)
         parent = entry.parent
         if parent.hash in self._available and not any(
             child.hash in self._available for child in parent.children

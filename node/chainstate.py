@@ -94,20 +94,31 @@ class ChainState:
         self.active = ActiveChain(tip)
 
     def _load_tree(self) -> None:
-        """Rebuild the tree from the stored headers and statuses, without re-validating."""
-        for header, _work, status, _seq in self.store.load_headers():
+        """Rebuild the tree from the stored headers and statuses, without re-validating.
+
+        Headers go in by height; bodies are then marked in their stored arrival order, so
+        "first received wins a tie" means the same after a restart.
+        """
+        arrived: list[tuple[int, str, str]] = []
+        invalid: list[str] = []
+        for header, _work, status, sequence in self.store.load_headers():
             if header.height == 0:
                 continue
             try:
                 self.tree.add_header(header, header_work(header))
             except InvalidBlock:
                 continue  # a descendant of an invalid block: recorded invalid already
-            if status == Status.VALID:
-                self.tree.set_valid(header.hash)
-            elif status == Status.DATA:
-                self.tree.set_data(header.hash)
+            if status in (Status.DATA, Status.VALID) and sequence is not None:
+                arrived.append((sequence, header.hash, status))
             elif status == Status.INVALID:
-                self.tree.set_invalid(header.hash)
+                invalid.append(header.hash)
+        for _seq, block_hash, status in sorted(arrived):
+            if status == Status.VALID:
+                self.tree.set_valid(block_hash)
+            else:
+                self.tree.set_data(block_hash)
+        for block_hash in invalid:
+            self.tree.set_invalid(block_hash)
 
     # --- reads ---------------------------------------------------------------------------
 

@@ -7,7 +7,9 @@ import logging
 import uvicorn
 
 from node.api import create_app
+from consensus.keys import private_key_from_pem
 from node.config import Settings
+from node.store import Store, StoreError
 
 __all__ = ["run"]
 
@@ -20,9 +22,22 @@ def configure_logging(level: str) -> None:
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per peer call is noise
 
 
+def preflight(settings: Settings) -> None:
+    """Fail fast, with one clear line, on what would otherwise fail inside the server:
+    an unreadable miner key, or a data directory holding another network's chain."""
+    if settings.miner_key is not None:
+        private_key_from_pem(settings.miner_key.read_bytes())
+    Store.open(settings.db_path, settings.params).close()
+
+
 def run(settings: Settings) -> None:
     """Serve until SIGINT/SIGTERM; the node stops cleanly with the server."""
     configure_logging(settings.log_level)
+    try:
+        preflight(settings)
+    except (StoreError, ValueError, OSError) as exc:
+        logging.getLogger("ailedger").error("cannot start: %s", exc)
+        raise SystemExit(2) from None
     app = create_app(settings)
     uvicorn.run(
         app,

@@ -1,9 +1,10 @@
 """ailedger benchmarks: figures against their goals. Not a test; nothing here asserts.
 
     scripts/bench                      every section
-    scripts/bench consensus            one section (consensus, node) ...
+    scripts/bench consensus            one section (consensus, node, p2p) ...
     scripts/bench miner lineage        ... or single benchmarks by name
     scripts/bench --json out.json      also save the figures
+    scripts/bench join --join-blocks 2000   a shorter chain for the join figure
 
 Each ratio compares the project's code with a bare baseline measured in the same run on
 the same machine, so a busy machine moves both sides. Node figures start real
@@ -14,6 +15,7 @@ directory) and always end them.
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import platform
 import subprocess
@@ -22,12 +24,14 @@ import tempfile
 import time
 import traceback
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from benchlib.consensus_bench import bench_merkle, bench_solve, bench_verify
 from benchlib.miner_bench import bench_miner
+from benchlib.p2p_join import JOIN_BLOCKS, bench_join
+from benchlib.p2p_propagation import bench_propagation
 from benchlib.query_bench import bench_lineage, bench_status
 from benchlib.report import Figure, render_table, write_json
 from benchlib.submit_bench import bench_batch, bench_submit
@@ -53,6 +57,8 @@ BENCHES = (
     Bench("submit", "node", "6", "POST /v1/transactions vs hello-world", bench_submit),
     Bench("status", "node", "7", "GET /v1/status while mining", bench_status),
     Bench("lineage", "node", "8", "lineage query on a 10k-record chain", bench_lineage),
+    Bench("join", "p2p", "9", "a new node syncs a chain from one peer", bench_join),
+    Bench("propagation", "p2p", "10", "block propagation, 5 nodes: line, mesh", bench_propagation),
 )
 SECTIONS = tuple(dict.fromkeys(b.section for b in BENCHES))
 
@@ -69,7 +75,16 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         help=f"sections or benchmarks to run (default: all): {', '.join(names)}",
     )
     parser.add_argument("--json", type=Path, metavar="FILE", help="also write the figures here")
+    parser.add_argument(
+        "--join-blocks",
+        type=int,
+        default=JOIN_BLOCKS,
+        metavar="N",
+        help=f"blocks (of 10 transactions) in the join figure's chain (default {JOIN_BLOCKS:,})",
+    )
     args = parser.parse_args(argv)
+    if args.join_blocks < 1:
+        parser.error("--join-blocks must be at least 1")
     unknown = sorted(set(args.names) - set(names))
     if unknown:
         parser.error(f"unknown name {', '.join(unknown)}; choose from {', '.join(names)}")
@@ -80,6 +95,13 @@ def selected(names: list[str]) -> list[Bench]:
     if not names:
         return list(BENCHES)
     return [b for b in BENCHES if b.name in names or b.section in names]
+
+
+def configured(bench: Bench, args: argparse.Namespace) -> Bench:
+    """The bench with this run's options bound (only ``join`` takes one)."""
+    if bench.name == "join":
+        return replace(bench, run=functools.partial(bench_join, blocks=args.join_blocks))
+    return bench
 
 
 def _one_line(text: str) -> str:
@@ -133,7 +155,7 @@ def run_meta(benches: list[Bench], elapsed: float) -> dict[str, Any]:
 
 def main(argv: list[str]) -> int:
     args = parse_args(argv)
-    benches = selected(args.names)
+    benches = [configured(b, args) for b in selected(args.names)]
     start = time.monotonic()
     figures: list[Figure] = []
     with tempfile.TemporaryDirectory(prefix="ailedger-bench-") as tmp:

@@ -14,7 +14,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -140,9 +140,15 @@ def _serve(
 
 @contextlib.contextmanager
 def node_server(
-    workdir: Path, name: str, *, network: str = "regtest", args: Sequence[str] = ()
+    workdir: Path,
+    name: str,
+    *,
+    network: str = "regtest",
+    args: Sequence[str] = (),
+    env: Mapping[str, str] | None = None,
 ) -> Iterator[Server]:
-    """A fresh node (its own data directory under ``workdir``) on a free port."""
+    """A fresh node (its own data directory under ``workdir``) on a free port; ``env``
+    adds ``AILEDGER_*`` settings that have no command-line flag."""
     data_dir = workdir / name
     data_dir.mkdir(parents=True)
     port = free_port()
@@ -166,7 +172,11 @@ def node_server(
         *args,
     ]
     with _serve(
-        f"node {name}", command, f"http://127.0.0.1:{port}", data_dir / "node.log", NODE_ENV
+        f"node {name}",
+        command,
+        f"http://127.0.0.1:{port}",
+        data_dir / "node.log",
+        {**NODE_ENV, **(env or {})},
     ) as server:
         yield server
 

@@ -137,7 +137,7 @@ def test_genesis_must_be_height_zero_with_positive_work() -> None:
 
 def test_status_values() -> None:
     assert [s.value for s in Status] == ["header", "data", "valid", "invalid"]
-    assert Status.DATA == "data"
+    assert Status("data") is Status.DATA
 
 
 def test_entry_repr_does_not_walk_the_tree() -> None:
@@ -313,6 +313,10 @@ def test_set_invalid_propagates_to_every_descendant() -> None:
     assert d.status is Status.INVALID
     assert not tree.is_candidate(c)
     assert tree.best_candidate(c) is side
+    # Again: a no-op, everything below stays invalid.
+    assert tree.set_invalid(b.hash) is b
+    assert all(e.status is Status.INVALID for e in (a, b, c, d))
+    assert tree.best_candidate(side) is side
 
 
 def test_genesis_cannot_be_invalid() -> None:

@@ -289,10 +289,7 @@ class Node:
         """Make pending transactions durable, in one storage transaction."""
         if not txs:
             return
-        now = self.clock()
-        with self.store.transaction():
-            for tx in txs:
-                self.store.mempool_add(tx, now)
+        self.store.mempool_add_many(txs, self.clock())
 
     async def _notify_txs(self, txs: list[Transaction], source: str | None) -> None:
         for listener in self.tx_listeners:

@@ -26,6 +26,10 @@ class StoreError(Exception):
     """The store failed (I/O, corruption, a schema or network mismatch, a misuse)."""
 
 
+def _translate(exc: sqlite3.Error) -> StoreError:
+    return StoreError(f"{type(exc).__name__}: {exc}")
+
+
 class Database:
     """One connection, guarded by a re-entrant lock, with SQLite errors translated."""
 
@@ -56,25 +60,40 @@ class Database:
             try:
                 yield self.conn
             except sqlite3.Error as exc:
-                raise StoreError(f"{type(exc).__name__}: {exc}") from exc
+                raise _translate(exc) from exc
+
+    # The hot paths below hold the lock and translate errors inline rather than through
+    # ``guard()``: they run several times per transaction checked.
 
     def execute(self, sql: str, args: Sequence[Any] = ()) -> int:
         """Run one statement; returns the number of rows it changed."""
-        with self.guard() as conn:
-            return conn.execute(sql, args).rowcount
+        with self.lock:
+            try:
+                return self.conn.execute(sql, args).rowcount
+            except sqlite3.Error as exc:
+                raise _translate(exc) from exc
 
     def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
-        with self.guard() as conn:
-            conn.executemany(sql, rows)
+        with self.lock:
+            try:
+                self.conn.executemany(sql, rows)
+            except sqlite3.Error as exc:
+                raise _translate(exc) from exc
 
     def one(self, sql: str, args: Sequence[Any] = ()) -> Row | None:
-        with self.guard() as conn:
-            row: Row | None = conn.execute(sql, args).fetchone()
+        with self.lock:
+            try:
+                row: Row | None = self.conn.execute(sql, args).fetchone()
+            except sqlite3.Error as exc:
+                raise _translate(exc) from exc
             return row
 
     def all(self, sql: str, args: Sequence[Any] = ()) -> list[Row]:
-        with self.guard() as conn:
-            return conn.execute(sql, args).fetchall()
+        with self.lock:
+            try:
+                return self.conn.execute(sql, args).fetchall()
+            except sqlite3.Error as exc:
+                raise _translate(exc) from exc
 
     @property
     def in_transaction(self) -> bool:

@@ -335,10 +335,14 @@ class Store(Queries):
         Inside a caller's ``transaction()`` it joins that one instead. Adding a txid
         already present keeps its first arrival.
         """
+        self.mempool_add_many([tx], received_ms)
+
+    def mempool_add_many(self, txs: Iterable[Transaction], received_ms: int) -> None:
+        """``mempool_add`` of many, in order, with one statement and one commit."""
         with self.transaction():
-            self._db.execute(
+            self._db.executemany(
                 "INSERT OR IGNORE INTO mempool (txid, json, received_ms) VALUES (?, ?, ?)",
-                (tx.txid, tx.leaf_bytes.decode(), received_ms),
+                [(tx.txid, tx.leaf_bytes.decode(), received_ms) for tx in txs],
             )
 
     def mempool_remove(self, txids: Iterable[str]) -> None:

@@ -6,8 +6,8 @@ import logging
 
 import uvicorn
 
-from node.api import create_app
 from consensus.keys import private_key_from_pem
+from node.api import create_app
 from node.config import Settings
 from node.store import Store, StoreError
 

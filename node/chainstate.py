@@ -92,6 +92,7 @@ class ChainState:
         if tip is None:
             raise RuntimeError(f"store tip {tip_hash} is not in the header tree")
         self.active = ActiveChain(tip)
+        self._fresh: dict[str, Block] = {}
 
     def _load_tree(self) -> None:
         """Rebuild the tree from the stored headers and statuses, without re-validating.
@@ -187,11 +188,15 @@ class ChainState:
                 self._mark_invalid(block_hash)
             return BlockResult(BlockOutcome.REJECTED, block_hash, exc.code, exc.message)
         result = BlockResult(BlockOutcome.ACCEPTED, block_hash)
-        with self.store.transaction(fsync=False):  # one commit for the body and the switch
-            self.store.put_block(block)
-            self.tree.set_data(block_hash)
-            self.store.set_header_status(block_hash, entry.status, entry.sequence)
-            self.activate_best_chain(result)
+        self._fresh[block_hash] = block  # connecting it needs no read-back from disk
+        try:
+            with self.store.transaction(fsync=False):  # one commit for the body and the switch
+                self.store.put_block(block)
+                self.tree.set_data(block_hash)
+                self.store.set_header_status(block_hash, entry.status, entry.sequence)
+                self.activate_best_chain(result)
+        finally:
+            del self._fresh[block_hash]
         if block_hash in result.invalid:
             result.outcome = BlockOutcome.REJECTED
         return result
@@ -254,7 +259,7 @@ class ChainState:
         return None
 
     def _block(self, block_hash: str) -> Block:
-        block = self.store.get_block(block_hash)
+        block = self._fresh.get(block_hash) or self.store.get_block(block_hash)
         if block is None:
             raise RuntimeError(f"block {block_hash} has a DATA status but no stored body")
         return block

@@ -91,7 +91,7 @@ class Header:
         if len(data) != HEADER_SIZE:
             raise InvalidBlock("bad-header", f"a header is {HEADER_SIZE} bytes, got {len(data)}")
         version, height, prev, root, timestamp, bits, miner = _PREFIX.unpack_from(data)
-        return cls(
+        header = cls(
             version=version,
             height=height,
             prev_hash=prev.hex(),
@@ -101,6 +101,8 @@ class Header:
             miner=miner.hex(),
             nonce=int.from_bytes(data[PREFIX_SIZE:], "big"),
         )
+        header.__dict__["raw"] = bytes(data)  # the bytes it came from: no need to re-pack
+        return header
 
     @classmethod
     def from_hex(cls, text: str) -> Header:

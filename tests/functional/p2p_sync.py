@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from consensus.tx import Transaction
 from tests.consensus.conftest import ALICE, BOB, dataset_payload, make_tx, model_payload
 from tests.functional.conftest import NodeFactory
 from tests.functional.fakepeer import FakePeer
@@ -53,33 +54,13 @@ def test_three_nodes_converge_and_relay_transactions(make_node: NodeFactory) -> 
 
     # A transaction submitted at the third node is mined by the first, confirmed on all.
     dataset = make_tx(ALICE, "dataset", dataset_payload("relayed"))
-    node2.submit(dataset)
-    wait_until(
-        lambda: tx_status(node0, dataset.txid) == "pending",
-        timeout=30,
-        what="the transaction to reach node 0",
-    )
-    mined = node0.mine(1)[0]
-    sync_blocks(nodes)
-    for node in nodes:
-        view = node.tx(dataset.txid)
-        assert (view["status"], view["block_hash"]) == ("confirmed", mined), node
-
+    relay_and_confirm(dataset, entry=node2, miner=node0, nodes=nodes)
     # And the other way round, with a record that refers to the first one.
     model = make_tx(
         BOB, "model", model_payload("relayed-model", inputs=[(dataset.txid, "training_data")])
     )
-    node0.submit(model)
-    wait_until(
-        lambda: tx_status(node2, model.txid) == "pending",
-        timeout=30,
-        what="the model record to reach node 2",
-    )
-    mined = node2.mine(1)[0]
-    sync_blocks(nodes)
+    relay_and_confirm(model, entry=node0, miner=node2, nodes=nodes)
     for node in nodes:
-        view = node.tx(model.txid)
-        assert (view["status"], view["block_hash"]) == ("confirmed", mined), node
         assert node.status()["mempool"]["count"] == 0, node
 
 
@@ -144,3 +125,20 @@ def test_block_with_unknown_parent_triggers_header_sync_with_its_sender(
         assert node.tx(tx.txid)["block_hash"] == new[0].hash
         peers = {p["url"]: p for p in node.call("GET", "/v1/peers")["peers"]}
         assert peers[fake.url]["discouraged"] is False
+
+
+def relay_and_confirm(
+    tx: Transaction, *, entry: TestNode, miner: TestNode, nodes: list[TestNode]
+) -> None:
+    """Submit at ``entry``; gossip brings it to ``miner``, whose block confirms it on all."""
+    entry.submit(tx)
+    wait_until(
+        lambda: tx_status(miner, tx.txid) == "pending",
+        timeout=30,
+        what=f"transaction {tx.txid[:12]} to reach {miner}",
+    )
+    mined = miner.mine(1)[0]
+    sync_blocks(nodes)
+    for node in nodes:
+        view = node.tx(tx.txid)
+        assert (view["status"], view["block_hash"]) == ("confirmed", mined), node

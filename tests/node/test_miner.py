@@ -30,9 +30,9 @@ from node.miner import (
     Solution,
     Template,
     _split,
-    _worker_main,
     mine_once,
 )
+from node.miner_worker import worker_main
 
 ROOT = Path(__file__).resolve().parents[2]
 EASY = 2**244  # about 4096 hashes a solution: milliseconds for one worker
@@ -302,7 +302,7 @@ def test_a_worker_exits_when_its_control_pipe_closes(busy: bool) -> None:
     context = multiprocessing.get_context("spawn")
     control_r, control_w = context.Pipe(duplex=False)
     reports_r, reports_w = context.Pipe(duplex=False)
-    worker = context.Process(target=_worker_main, args=(control_r, reports_w, os.getpid()))
+    worker = context.Process(target=worker_main, args=(control_r, reports_w, os.getpid()))
     worker.start()
     control_r.close()
     reports_w.close()

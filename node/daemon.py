@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import secrets
 import time
 from collections.abc import Awaitable, Callable, Iterator, Sequence
@@ -22,12 +23,15 @@ from typing import Any, ParamSpec, TypeVar
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from consensus.block import ZERO_HASH, Block
-from consensus.errors import InvalidTx, RejectError
+from consensus.chain import Status
+from consensus.errors import InvalidBlock, InvalidTx, RejectError
 from consensus.genesis import genesis_header
 from consensus.keys import private_key_from_pem, public_key_hex
 from consensus.merkle import merkle_root
+from consensus.params import ConsensusParams
 from consensus.pow import bits_to_target
-from consensus.tx import Transaction
+from consensus.tx import Transaction, check_tx
+from consensus.validation import check_header
 from node.chainstate import BlockOutcome, BlockResult, ChainState
 from node.config import Settings
 from node.errors import MempoolFull, ShuttingDown
@@ -46,6 +50,7 @@ T = TypeVar("T")
 TEMPLATE_REFRESH_S = 1.0
 """How soon a changed mempool reaches the miner (a new tip reaches it at once)."""
 HELD_RETRY_S = 5.0
+VERIFY_THREADS = max(2, os.cpu_count() or 2)
 MAX_HELD_BLOCKS = 64
 
 
@@ -80,6 +85,9 @@ class Node:
         self.block_listeners: list[BlockListener] = []
         self.tx_listeners: list[TxListener] = []
         self._writer = ThreadPoolExecutor(1, thread_name_prefix="chain")
+        # Ed25519 verification releases the GIL: signatures are checked on every core,
+        # before the chain worker sees the transactions.
+        self._verifier = ThreadPoolExecutor(VERIFY_THREADS, thread_name_prefix="verify")
         self._readers: SimpleQueue[StoreReader] = SimpleQueue()
         self._all_readers: list[StoreReader] = []
         self._miner: Miner | None = None
@@ -149,6 +157,7 @@ class Node:
         self._tasks.clear()
         await self.run(self._close)
         self._writer.shutdown(wait=True)
+        self._verifier.shutdown(wait=True)
 
     def _close(self) -> None:
         for reader in self._all_readers:
@@ -211,6 +220,10 @@ class Node:
                 parsed.append(Transaction.from_json(obj))
             except InvalidTx as exc:
                 parsed.append(TxResult(exc.txid or "", "rejected", exc))
+        checks = iter(await self._check_txs([i for i in parsed if isinstance(i, Transaction)]))
+        for position, item in enumerate(parsed):
+            if isinstance(item, Transaction) and (failure := next(checks)) is not None:
+                parsed[position] = TxResult(item.txid, "rejected", failure)
         results = await self._accept_grouped(parsed)
         accepted = [
             tx
@@ -225,6 +238,18 @@ class Node:
             self._template_dirty.set()
             await self._notify_txs(accepted, source)
         return results
+
+    async def _check_txs(self, txs: list[Transaction]) -> list[InvalidTx | None]:
+        """``check_tx`` (network, size, signature) of each, spread over the verify threads."""
+        if not txs:
+            return []
+        loop = asyncio.get_running_loop()
+        size = -(-len(txs) // VERIFY_THREADS)
+        chunks = [txs[i : i + size] for i in range(0, len(txs), size)]
+        done = await asyncio.gather(
+            *(loop.run_in_executor(self._verifier, _check_each, c, self.params) for c in chunks)
+        )
+        return [failure for chunk in done for failure in chunk]
 
     async def _accept_grouped(self, parsed: list[Transaction | TxResult]) -> list[TxResult]:
         """Group commit: submissions that arrive while the chain worker is busy are
@@ -266,7 +291,7 @@ class Node:
                 results.append(item)
                 continue
             try:
-                self.mempool.check(item)
+                self.mempool.check(item, verify=False)  # check_tx ran in _check_txs
             except InvalidTx as exc:
                 status = "duplicate" if exc.code == "duplicate" else "rejected"
                 results.append(TxResult(item.txid, status, exc))
@@ -305,6 +330,8 @@ class Node:
     ) -> BlockResult:
         """The one path for every block: mined, pushed by a peer, or synced."""
         started = time.perf_counter()
+        if not verified:
+            verified = await self._verified_signatures(block)
         result, readded = await self.run(self._process_block, block, verified)
         self.metrics.block_process_seconds.observe(time.perf_counter() - started)
         if result.outcome is BlockOutcome.TOO_NEW and len(self._held) < MAX_HELD_BLOCKS:
@@ -324,18 +351,36 @@ class Node:
             await self._notify_txs(readded, None)
         return result
 
+    async def _verified_signatures(self, block: Block) -> frozenset[str]:
+        """Txids of the block's transactions whose checks already passed: byte-identical
+        copies of pool transactions (the txid does not cover the signature, so a forged
+        signature keeps the same txid), and those that pass ``check_tx`` now, in parallel.
+        A failure is left for ``check_block`` to find and report. Nothing is verified for
+        a block we hold already, or whose proof of work fails (cheap to check first)."""
+        known_block = self.chain.tree.get(block.hash)
+        if known_block is not None and known_block.status is not Status.HEADER:
+            return frozenset()
+        try:
+            check_header(block.header, self.params)
+        except InvalidBlock:
+            return frozenset()
+        pooled: list[Transaction] = []
+        fresh: list[Transaction] = []
+        for tx in block.transactions:
+            known = self.mempool.get(tx.txid)
+            if known is not None and known.leaf_bytes == tx.leaf_bytes:
+                pooled.append(tx)
+            else:
+                fresh.append(tx)
+        if len(block.transactions) > self.params.max_block_txs:
+            fresh = []  # check_block refuses it before any signature
+        failures = await self._check_txs(fresh)
+        ok = [tx.txid for tx, failure in zip(fresh, failures, strict=True) if failure is None]
+        return frozenset([tx.txid for tx in pooled] + ok)
+
     def _process_block(
         self, block: Block, verified: frozenset[str]
     ) -> tuple[BlockResult, list[Transaction]]:
-        if not verified:
-            # Only a byte-identical copy of a pool transaction was verified: the txid does
-            # not cover the signature, so a forged signature keeps the same txid.
-            verified = frozenset(
-                tx.txid
-                for tx in block.transactions
-                if (pooled := self.mempool.get(tx.txid)) is not None
-                and pooled.leaf_bytes == tx.leaf_bytes
-            )
         result = self.chain.process_block(block, verified=verified)
         reorg = result.reorg
         readded: list[Transaction] = []
@@ -456,3 +501,16 @@ def _payload_txs(template: Template) -> tuple[Transaction, ...]:
 
 def _txids(template: Template) -> frozenset[str]:
     return frozenset(tx.txid for tx in _payload_txs(template))
+
+
+def _check_each(txs: list[Transaction], params: ConsensusParams) -> list[InvalidTx | None]:
+    """``check_tx`` of each transaction: None, or why it fails (a verify thread)."""
+    failures: list[InvalidTx | None] = []
+    for tx in txs:
+        try:
+            check_tx(tx, params)
+        except InvalidTx as exc:
+            failures.append(exc)
+        else:
+            failures.append(None)
+    return failures

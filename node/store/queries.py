@@ -92,6 +92,26 @@ class Queries:
         return self._db.one("SELECT 1 FROM blocks WHERE hash = ?", (block_hash,)) is not None
 
     def get_block(self, block_hash: str) -> Block | None:
+        found = self._block_texts(block_hash)
+        if found is None:
+            return None
+        header, texts = found
+        return Block(header=header, transactions=tuple(parse_tx(text) for text in texts))
+
+    def block_json_bytes(self, block_hash: str, *, with_header_hex: bool = False) -> bytes | None:
+        """The block's JSON form, spliced from the stored canonical transaction texts
+        without parsing them: what serving a block to a syncing peer costs."""
+        found = self._block_texts(block_hash)
+        if found is None:
+            return None
+        header, texts = found
+        head: dict[str, Any] = {"hash": header.hash, "header": header.to_json()}
+        if with_header_hex:
+            head["header_hex"] = header.raw.hex()
+        prefix = json.dumps(head, separators=(",", ":"))[:-1]
+        return f'{prefix},"transactions":[{",".join(texts)}]}}'.encode()
+
+    def _block_texts(self, block_hash: str) -> tuple[Header, list[str]] | None:
         with self._db.lock:
             if not self.has_block(block_hash):
                 return None
@@ -102,7 +122,7 @@ class Queries:
                 (block_hash,),
             )
         assert header is not None  # blocks.hash references headers.hash
-        return Block(header=header, transactions=tuple(parse_tx(r[0]) for r in rows))
+        return header, [str(r[0]) for r in rows]
 
     def block_txids(self, block_hash: str) -> list[str] | None:
         """The block's txids in order; ``None`` when we do not hold its body."""

@@ -6,6 +6,7 @@ real signed transactions. The helpers at the top are shared with ``test_store_mo
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import sqlite3
@@ -546,3 +547,16 @@ def test_reader_in_another_thread(store: Store, lineage: dict[str, Transaction])
         with pytest.raises(StoreError, match="readonly"):
             reader._db.execute("INSERT INTO meta VALUES ('x', 'y')")  # query_only
     assert results == [store.tip(), lineage["model"]]
+
+
+def test_block_json_bytes_is_the_block_json_form(
+    store: Store, lineage: dict[str, Transaction]
+) -> None:
+    """Served blocks are spliced from stored texts: they must equal the parsed JSON form."""
+    block = make_block(genesis_block(REGTEST).header, list(lineage.values())[:3])
+    put(store, block)
+    raw = store.block_json_bytes(block.hash, with_header_hex=True)
+    assert raw is not None
+    assert json.loads(raw) == block.to_json(with_header_hex=True)
+    assert Block.from_json(json.loads(raw)) == block
+    assert store.block_json_bytes("00" * 32) is None

@@ -77,16 +77,20 @@ def blocks(
 
 
 @router.get("/v1/blocks/{block_id}", tags=["chain"])
-def block(node: NodeDep, block_id: str) -> dict[str, Any]:
+def block(node: NodeDep, block_id: str) -> Response:
     """A block by hash (64 hex) or by height on the active chain."""
     with node.reader() as reader:
         block_hash: str | None = block_id
         if block_id.isdecimal() and len(block_id) < 20:
             block_hash = reader.active_hash(int(block_id))
-        found = None if block_hash is None else reader.get_block(block_hash.lower())
-    if found is None:
+        body = (
+            None
+            if block_hash is None
+            else reader.block_json_bytes(block_hash.lower(), with_header_hex=True)
+        )
+    if body is None:
         raise BlockNotFound(f"no block {block_id}")
-    return found.to_json(with_header_hex=True)
+    return Response(body, media_type="application/json")
 
 
 @router.get("/v1/headers", response_model=HeadersOut, tags=["chain"])

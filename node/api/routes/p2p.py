@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header
+from fastapi.responses import Response
 
 from consensus.errors import BlockNotFound
 from node.api.deps import NodeDep, json_body
@@ -59,13 +60,14 @@ async def get_headers(node: NodeDep, body: JsonBody, listen: Listen = None) -> d
 
 
 @router.get("/blocks/{block_hash}")
-def get_block(node: NodeDep, block_hash: str, listen: Listen = None) -> dict[str, Any]:
+def get_block(node: NodeDep, block_hash: str, listen: Listen = None) -> Response:
+    """One block in its JSON form (what a syncing peer fetches, so it is served raw)."""
     node.p2p.sender(listen)
     with node.reader() as reader:
-        block = reader.get_block(block_hash)
-    if block is None:
+        body = reader.block_json_bytes(block_hash)
+    if body is None:
         raise BlockNotFound(f"no block {block_hash}")
-    return block.to_json()
+    return Response(body, media_type="application/json")
 
 
 @router.get("/peers")

@@ -69,11 +69,6 @@ class BlockResult:
     invalid: list[str] = field(default_factory=list)
     """Hashes found invalid while activating (their senders should be discouraged)."""
 
-    @property
-    def active(self) -> bool:
-        """True when the block is now on the active chain."""
-        return any(b.hash == self.hash for b in self.reorg.connected)
-
 
 def header_work(header: Header) -> int:
     return block_work(bits_to_target(header.bits))

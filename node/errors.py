@@ -3,15 +3,17 @@
     NodeError(code, message)       base; ``status`` is the HTTP status the API answers with
     ├── MempoolFull                503 mempool-full: the mempool's count or byte bound is reached
     ├── NetworkInactive            503 network-inactive: p2p is switched off by the admin
-    ├── ShuttingDown               503 shutting-down
-    └── StorageFailure             503 storage-error: we failed, the data may be fine
+    └── ShuttingDown               503 shutting-down
+
+A storage failure (``node.store.StoreError``) is answered 503 ``storage-error`` by the API:
+we failed, the data may be fine.
 
 Consensus reject codes (``consensus.errors.RejectError``) map to statuses in ``node.api``.
 """
 
 from __future__ import annotations
 
-__all__ = ["MempoolFull", "NetworkInactive", "NodeError", "ShuttingDown", "StorageFailure"]
+__all__ = ["MempoolFull", "NetworkInactive", "NodeError", "ShuttingDown"]
 
 
 class NodeError(Exception):
@@ -40,8 +42,3 @@ class NetworkInactive(NodeError):
 class ShuttingDown(NodeError):
     status = 503
     code = "shutting-down"
-
-
-class StorageFailure(NodeError):
-    status = 503
-    code = "storage-error"

@@ -13,7 +13,7 @@ Runs on one thread (the node's chain worker); nothing here is async.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Container
+from collections.abc import Callable, Container, Iterable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -31,7 +31,7 @@ from consensus.validation import (
 )
 from node.store import Store
 
-__all__ = ["BlockOutcome", "BlockResult", "ChainState", "Reorg"]
+__all__ = ["Activation", "BlockOutcome", "HeaderRun", "BlockResult", "ChainState", "Reorg"]
 
 log = logging.getLogger(__name__)
 
@@ -66,8 +66,28 @@ class BlockResult:
     code: str | None = None
     message: str | None = None
     reorg: Reorg = field(default_factory=Reorg)
-    invalid: list[str] = field(default_factory=list)
-    """Hashes found invalid while activating (their senders should be discouraged)."""
+
+
+@dataclass
+class HeaderRun:
+    """What ``process_headers`` did: the entries accepted (known ones included), in
+    order, and why it stopped early, if it did."""
+
+    accepted: list[Entry] = field(default_factory=list)
+    failure: InvalidBlock | BlockTooNew | BlockNotFound | None = None
+
+
+@dataclass
+class Activation:
+    """What ``activate_best_chain`` did: the switch, and the blocks found invalid."""
+
+    reorg: Reorg = field(default_factory=Reorg)
+    invalid: dict[str, InvalidBlock] = field(default_factory=dict)
+
+
+FRESH_BLOCKS = 512
+"""Bodies kept in memory from their arrival until they connect: a synced run that
+arrives before its parents connects later without being read back from disk."""
 
 
 def header_work(header: Header) -> int:
@@ -130,6 +150,26 @@ class ChainState:
 
     def process_header(self, header: Header) -> Entry:
         """Accept a header into the tree, or raise InvalidBlock / BlockTooNew / BlockNotFound."""
+        run = self.process_headers([header])
+        if run.failure is not None:
+            raise run.failure
+        return run.accepted[0]
+
+    def process_headers(self, headers: Iterable[Header]) -> HeaderRun:
+        """``process_header`` of each in order, up to the first that fails; the new ones
+        are stored with one statement (a synced run of 2000 is one write, not 2000)."""
+        run = HeaderRun()
+        new: list[tuple[Header, Entry]] = []
+        try:
+            for header in headers:
+                run.accepted.append(self._accept_header(header, new))
+        except (InvalidBlock, BlockTooNew, BlockNotFound) as exc:
+            run.failure = exc
+        finally:
+            self.store.put_headers([(h, e.chain_work, e.status, e.sequence) for h, e in new])
+        return run
+
+    def _accept_header(self, header: Header, new: list[tuple[Header, Entry]]) -> Entry:
         known = self.tree.get(header.hash)
         if known is not None:
             if known.status is Status.INVALID:
@@ -143,24 +183,60 @@ class ChainState:
             self._add_header(header, parent)  # raises bad-prevblk after recording it
         mtp = self.tree.median_time_past(parent, self.params.median_time_span)
         contextual_check_header(header, parent, mtp, self.clock(), self.params)
-        return self._add_header(header, parent)
+        entry = self._add_header(header, parent)
+        new.append((header, entry))
+        return entry
 
     def _add_header(self, header: Header, parent: Entry) -> Entry:
         try:
-            entry = self.tree.add_header(header, header_work(header))
+            return self.tree.add_header(header, header_work(header))
         except InvalidBlock as exc:
             if exc.code == "bad-prevblk":
-                self.store.put_header(
-                    header, parent.chain_work + header_work(header), Status.INVALID, None
-                )
+                work = parent.chain_work + header_work(header)
+                self.store.put_header(header, work, Status.INVALID, None)
             raise
-        self.store.put_header(header, entry.chain_work, entry.status, entry.sequence)
-        return entry
 
     # --- blocks --------------------------------------------------------------------------
 
     def process_block(self, block: Block, *, verified: Container[str] = frozenset()) -> BlockResult:
         """Validate, store and (if it wins) activate one block. Never raises for bad data."""
+        return self.process_blocks([(block, verified)])[0]
+
+    def process_blocks(self, batch: Sequence[tuple[Block, Container[str]]]) -> list[BlockResult]:
+        """``process_block`` of each (block, txids whose signatures already passed), with
+        one activation at the end and everything in one storage transaction: a synced run
+        of blocks costs one commit, and its switch connects them in one go.
+
+        The results share one ``Reorg``. A block that failed to connect, or that descends
+        from one that did, is REJECTED whatever its own checks said.
+        """
+        results: list[BlockResult] = []
+        activation = Activation()
+        with self.store.transaction(fsync=False):
+            for block, verified in batch:
+                results.append(self._store_body(block, verified))
+            if any(r.outcome is BlockOutcome.ACCEPTED for r in results):
+                self.activate_best_chain(activation)
+        for result in results:
+            result.reorg = activation.reorg
+            if result.outcome is not BlockOutcome.ACCEPTED:
+                continue
+            failure = activation.invalid.get(result.hash)
+            if failure is not None:
+                result.outcome, result.code, result.message = (
+                    BlockOutcome.REJECTED,
+                    failure.code,
+                    failure.message,
+                )
+            elif (entry := self.tree.get(result.hash)) is not None and (
+                entry.status is Status.INVALID
+            ):
+                result.outcome, result.code = BlockOutcome.REJECTED, "bad-prevblk"
+                result.message = "the block descends from an invalid block"
+        return results
+
+    def _store_body(self, block: Block, verified: Container[str]) -> BlockResult:
+        """Check a block on its own and against its header's context, and store its body."""
         block_hash = block.hash
         known = self.tree.get(block_hash)
         if known is not None and known.status is Status.INVALID:
@@ -182,21 +258,15 @@ class ChainState:
             if exc.code not in _MUTATION_CODES and block_hash in self.tree:
                 self._mark_invalid(block_hash)
             return BlockResult(BlockOutcome.REJECTED, block_hash, exc.code, exc.message)
-        result = BlockResult(BlockOutcome.ACCEPTED, block_hash)
         self._fresh[block_hash] = block  # connecting it needs no read-back from disk
-        try:
-            with self.store.transaction(fsync=False):  # one commit for the body and the switch
-                self.store.put_block(block)
-                self.tree.set_data(block_hash)
-                self.store.set_header_status(block_hash, entry.status, entry.sequence)
-                self.activate_best_chain(result)
-        finally:
-            del self._fresh[block_hash]
-        if block_hash in result.invalid:
-            result.outcome = BlockOutcome.REJECTED
-        return result
+        if len(self._fresh) > FRESH_BLOCKS:
+            del self._fresh[next(iter(self._fresh))]
+        self.store.put_block(block)
+        self.tree.set_data(block_hash)
+        self.store.set_header_status(block_hash, entry.status, entry.sequence)
+        return BlockResult(BlockOutcome.ACCEPTED, block_hash)
 
-    def activate_best_chain(self, result: BlockResult) -> None:
+    def activate_best_chain(self, activation: Activation) -> None:
         """Move to the most-work candidate; mark failures invalid and try the next best.
 
         A successful switch leaves the best candidate as the tip, so at most one switch
@@ -207,15 +277,13 @@ class ChainState:
             if best is self.tip:
                 return
             disconnect, connect = self.tree.reorg_path(self.tip, best)
-            failure = self._switch(disconnect, connect, result.reorg)
+            failure = self._switch(disconnect, connect, activation.reorg)
             if failure is None:
                 return
             bad_hash, exc = failure
             log.warning("block %s is invalid: %s", bad_hash, exc)
             self._mark_invalid(bad_hash)
-            result.invalid.append(bad_hash)
-            if not result.code:
-                result.code, result.message = exc.code, exc.message
+            activation.invalid[bad_hash] = exc
 
     def _switch(
         self, disconnect: list[Entry], connect: list[Entry], reorg: Reorg
@@ -241,6 +309,7 @@ class ChainState:
             return abort.hash, abort.exc
         for entry in connect:
             self.tree.set_valid(entry.hash)
+            self._fresh.pop(entry.hash, None)
         self.active.set_tip(connect[-1])
         if disconnect:
             log.info(

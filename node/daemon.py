@@ -32,9 +32,10 @@ from consensus.params import ConsensusParams
 from consensus.pow import bits_to_target
 from consensus.tx import Transaction, check_tx
 from consensus.validation import check_header
-from node.chainstate import BlockOutcome, BlockResult, ChainState
+from node.chainstate import BlockOutcome, BlockResult, ChainState, Reorg
 from node.config import Settings
 from node.errors import MempoolFull, ShuttingDown
+from node.groupcommit import GroupCommit
 from node.mempool import Mempool
 from node.metrics import Metrics
 from node.miner import Miner, Template, mine_once
@@ -52,6 +53,10 @@ TEMPLATE_REFRESH_S = 1.0
 HELD_RETRY_S = 5.0
 VERIFY_THREADS = max(2, os.cpu_count() or 2)
 MAX_HELD_BLOCKS = 64
+MAX_TX_GROUP = 20_000
+MAX_BLOCK_GROUP = 256
+"""Blocks stored and activated in one storage transaction, at most (a synced run's
+commit writes each changed page once, so bigger groups cost less per block)."""
 
 
 def wall_ms() -> int:
@@ -66,7 +71,8 @@ class TxResult:
     error: RejectError | MempoolFull | None = None
 
 
-BlockListener = Callable[[Block, BlockResult], Awaitable[None]]
+BlockListener = Callable[[Reorg], Awaitable[None]]
+"""Told once per submission that moved the active chain."""
 TxListener = Callable[[list[Transaction], str | None], Awaitable[None]]
 
 
@@ -95,10 +101,12 @@ class Node:
         self._tasks: list[asyncio.Task[None]] = []
         self._template_dirty = asyncio.Event()
         self._job = 0
-        self._submissions: list[
-            tuple[list[Transaction | TxResult], asyncio.Future[list[TxResult]]]
-        ] = []
-        self._flusher: asyncio.Task[None] | None = None
+        # Group commit: submissions that arrive while the chain worker is busy are
+        # validated together and made durable by one commit, then answered each.
+        self._tx_commits = GroupCommit(self._flush_txs, name="submit-flush", max_items=MAX_TX_GROUP)
+        self._block_commits = GroupCommit(
+            self._flush_blocks, name="block-flush", max_items=MAX_BLOCK_GROUP
+        )
         self._held: dict[str, Block] = {}
         self.miner_key: Ed25519PrivateKey | None = None
         self.miner_pub = ZERO_HASH
@@ -224,7 +232,7 @@ class Node:
         for position, item in enumerate(parsed):
             if isinstance(item, Transaction) and (failure := next(checks)) is not None:
                 parsed[position] = TxResult(item.txid, "rejected", failure)
-        results = await self._accept_grouped(parsed)
+        results = await self._tx_commits.submit(parsed)
         accepted = [
             tx
             for tx, r in zip(parsed, results, strict=True)
@@ -251,37 +259,8 @@ class Node:
         )
         return [failure for chunk in done for failure in chunk]
 
-    async def _accept_grouped(self, parsed: list[Transaction | TxResult]) -> list[TxResult]:
-        """Group commit: submissions that arrive while the chain worker is busy are
-        validated together and made durable by one fsync, then answered each."""
-        future: asyncio.Future[list[TxResult]] = asyncio.get_running_loop().create_future()
-        self._submissions.append((parsed, future))
-        if self._flusher is None or self._flusher.done():
-            # A task of its own: a caller that goes away must not strand the others.
-            self._flusher = asyncio.create_task(self._flush_all(), name="submit-flush")
-        return await future
-
-    async def _flush_all(self) -> None:
-        while self._submissions:
-            group, self._submissions = self._submissions, []
-            await self._flush(group)
-
-    async def _flush(
-        self, group: list[tuple[list[Transaction | TxResult], asyncio.Future[list[TxResult]]]]
-    ) -> None:
-        flat = [item for parsed, _ in group for item in parsed]
-        try:
-            results = await self.run(self._accept_txs, flat)
-        except Exception as exc:
-            for _, future in group:
-                if not future.done():
-                    future.set_exception(exc)
-            return
-        start = 0
-        for parsed, future in group:
-            if not future.done():
-                future.set_result(results[start : start + len(parsed)])
-            start += len(parsed)
+    async def _flush_txs(self, parsed: list[Transaction | TxResult]) -> list[TxResult]:
+        return await self.run(self._accept_txs, parsed)
 
     def _accept_txs(self, parsed: list[Transaction | TxResult]) -> list[TxResult]:
         results: list[TxResult] = []
@@ -326,63 +305,86 @@ class Node:
     # --- blocks --------------------------------------------------------------------------
 
     async def submit_block(
-        self, block: Block, *, verified: frozenset[str] = frozenset()
+        self, block: Block, *, verified: frozenset[str] | None = None
     ) -> BlockResult:
         """The one path for every block: mined, pushed by a peer, or synced."""
+        sets = None if verified is None else [verified]
+        return (await self.submit_blocks([block], verified=sets))[0]
+
+    async def submit_blocks(
+        self, blocks: Sequence[Block], *, verified: Sequence[frozenset[str]] | None = None
+    ) -> list[BlockResult]:
+        """``submit_block`` of a run (a synced batch); runs submitted while the chain worker
+        is busy are stored and activated together, in one storage transaction.
+
+        ``verified`` (one set per block) names transactions whose signatures were checked
+        already, in these exact bytes; the others are checked here on the verify threads.
+        """
         started = time.perf_counter()
-        if not verified:
-            verified = await self._verified_signatures(block)
-        result, readded = await self.run(self._process_block, block, verified)
+        if verified is None:
+            verified = await self._verified_signatures(blocks)
+        results = await self._block_commits.submit(list(zip(blocks, verified, strict=True)))
         self.metrics.block_process_seconds.observe(time.perf_counter() - started)
-        if result.outcome is BlockOutcome.TOO_NEW and len(self._held) < MAX_HELD_BLOCKS:
-            self._held[block.hash] = block
-        if result.code and result.outcome is BlockOutcome.REJECTED:
-            self.metrics.blocks_rejected.labels(result.code).inc()
-        if result.reorg.connected:
+        return results
+
+    async def _flush_blocks(self, batch: list[tuple[Block, frozenset[str]]]) -> list[BlockResult]:
+        results, reorg, readded = await self.run(self._process_blocks, batch)
+        for (block, _), result in zip(batch, results, strict=True):
+            if result.outcome is BlockOutcome.TOO_NEW and len(self._held) < MAX_HELD_BLOCKS:
+                self._held[block.hash] = block
+            if result.code and result.outcome is BlockOutcome.REJECTED:
+                self.metrics.blocks_rejected.labels(result.code).inc()
+        if reorg.connected:
             self._template_dirty.set()
             if self._miner is not None:
                 await self._refresh_template()
-        for listener in self.block_listeners:
-            try:
-                await listener(block, result)
-            except Exception:
-                log.exception("block listener failed")
+            for listener in self.block_listeners:
+                try:
+                    await listener(reorg)
+                except Exception:
+                    log.exception("block listener failed")
         if readded:
             await self._notify_txs(readded, None)
-        return result
+        return results
 
-    async def _verified_signatures(self, block: Block) -> frozenset[str]:
-        """Txids of the block's transactions whose checks already passed: byte-identical
-        copies of pool transactions (the txid does not cover the signature, so a forged
-        signature keeps the same txid), and those that pass ``check_tx`` now, in parallel.
-        A failure is left for ``check_block`` to find and report. Nothing is verified for
-        a block we hold already, or whose proof of work fails (cheap to check first)."""
-        known_block = self.chain.tree.get(block.hash)
-        if known_block is not None and known_block.status is not Status.HEADER:
-            return frozenset()
-        try:
-            check_header(block.header, self.params)
-        except InvalidBlock:
-            return frozenset()
-        pooled: list[Transaction] = []
-        fresh: list[Transaction] = []
-        for tx in block.transactions:
-            known = self.mempool.get(tx.txid)
-            if known is not None and known.leaf_bytes == tx.leaf_bytes:
-                pooled.append(tx)
-            else:
-                fresh.append(tx)
-        if len(block.transactions) > self.params.max_block_txs:
-            fresh = []  # check_block refuses it before any signature
-        failures = await self._check_txs(fresh)
-        ok = [tx.txid for tx, failure in zip(fresh, failures, strict=True) if failure is None]
-        return frozenset([tx.txid for tx in pooled] + ok)
+    async def _verified_signatures(self, blocks: Sequence[Block]) -> list[frozenset[str]]:
+        """For each block, the txids of its transactions whose checks already passed:
+        byte-identical copies of pool transactions (the txid does not cover the signature,
+        so a forged signature keeps the same txid), and those that pass ``check_tx`` now,
+        all of the run's in parallel. A failure is left for ``check_block`` to find and
+        report. Nothing is verified for a block we hold already, or whose proof of work
+        fails (cheap to check first)."""
+        pooled: list[list[str]] = []
+        fresh: list[list[Transaction]] = []
+        for block in blocks:
+            pooled.append([])
+            fresh.append([])
+            known_block = self.chain.tree.get(block.hash)
+            if known_block is not None and known_block.status is not Status.HEADER:
+                continue
+            if len(block.transactions) > self.params.max_block_txs:
+                continue  # check_block refuses it before any signature
+            try:
+                check_header(block.header, self.params)
+            except InvalidBlock:
+                continue
+            for tx in block.transactions:
+                known = self.mempool.get(tx.txid)
+                if known is not None and known.leaf_bytes == tx.leaf_bytes:
+                    pooled[-1].append(tx.txid)
+                else:
+                    fresh[-1].append(tx)
+        failures = iter(await self._check_txs([tx for txs in fresh for tx in txs]))
+        return [
+            frozenset(ok + [tx.txid for tx in txs if next(failures) is None])
+            for ok, txs in zip(pooled, fresh, strict=True)
+        ]
 
-    def _process_block(
-        self, block: Block, verified: frozenset[str]
-    ) -> tuple[BlockResult, list[Transaction]]:
-        result = self.chain.process_block(block, verified=verified)
-        reorg = result.reorg
+    def _process_blocks(
+        self, batch: list[tuple[Block, frozenset[str]]]
+    ) -> tuple[list[BlockResult], Reorg, list[Transaction]]:
+        results = self.chain.process_blocks(batch)
+        reorg = results[0].reorg if results else Reorg()
         readded: list[Transaction] = []
         if reorg.disconnected:
             self.metrics.reorgs.inc()
@@ -400,7 +402,7 @@ class Node:
                 self.store.mempool_remove([tx.txid for tx in rv2.evicted])
         self.metrics.blocks_connected.inc(len(reorg.connected))
         self._update_gauges()
-        return result, readded
+        return results, reorg, readded
 
     def _update_gauges(self) -> None:
         self.metrics.height.set(self.chain.height)

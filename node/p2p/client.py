@@ -3,6 +3,7 @@ every transport failure mapped once to ``PeerUnavailable``."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import httpx
@@ -46,11 +47,18 @@ class PeerClient:
         await self.http.aclose()
 
     async def call(
-        self, method: str, url: str, *, json: Any = None, timeout: float | None = None
+        self,
+        method: str,
+        url: str,
+        *,
+        json: Any = None,
+        params: Sequence[tuple[str, str]] = (),
+        timeout: float | None = None,
     ) -> Any:
         try:
             kwargs: dict[str, Any] = {} if timeout is None else {"timeout": timeout}
-            response = await self.http.request(method, url, json=json, **kwargs)
+            query = httpx.QueryParams(list(params))
+            response = await self.http.request(method, url, json=json, params=query, **kwargs)
         except httpx.HTTPError as exc:
             raise PeerUnavailable(f"{method} {url}: {type(exc).__name__}: {exc}") from exc
         try:

@@ -109,13 +109,20 @@ class PeerTable:
         return sum(1 for p in self._peers.values() if p.connected and p.direction is direction)
 
     def learn(self, url: str, *, source: str) -> Peer | None:
-        """Remember an address (not our own); returns the peer, new or known."""
+        """Remember an address (not our own); returns the peer, new or known.
+
+        The address book holds ``MAX_ADDRESSES``. When it is full a gossiped address is
+        refused, but a seed the user names or a peer that connects to us takes the place
+        of the least promising address (see ``_make_room``).
+        """
         url = url.rstrip("/")
         if url == self.self_url or not url.startswith(("http://", "https://")):
             return None
         peer = self._peers.get(url)
         if peer is None:
-            if len(self._peers) >= MAX_ADDRESSES:
+            if len(self._peers) >= MAX_ADDRESSES and not (
+                source in ("seed", "inbound") and self._make_room()
+            ):
                 return None
             direction = Direction.INBOUND if source == "inbound" else Direction.OUTBOUND
             peer = self._peers[url] = Peer(url=url, source=source, direction=direction)
@@ -123,6 +130,20 @@ class PeerTable:
 
     def forget(self, url: str) -> None:
         self._peers.pop(url, None)
+
+    def _make_room(self) -> bool:
+        """Forget the address that failed most (then the longest unseen), never a seed, a
+        connected peer or a discouraged one (its cool-down must be remembered)."""
+        candidates = [
+            p
+            for p in self._peers.values()
+            if p.source != "seed" and not p.connected and not p.discouraged_until
+        ]
+        if not candidates:
+            return False
+        worst = max(candidates, key=lambda p: (p.failures, -(p.last_seen or 0)))
+        del self._peers[worst.url]
+        return True
 
     # --- connection decisions ------------------------------------------------------------
 

@@ -10,10 +10,14 @@ for faults in the transaction itself; a ledger conflict (duplicate, unknown refe
 
 from __future__ import annotations
 
-from collections import deque
+from collections import Counter, deque
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-__all__ = ["BlockDownload", "punishes_tx"]
+__all__ = ["MAX_FETCH_BLOCKS", "BlockDownload", "punishes_tx"]
+
+MAX_FETCH_BLOCKS = 16
+"""Blocks in one ``GET /p2p/blocks?hash=..`` request: the most a node asks or serves."""
 
 _TX_FAULTS = frozenset(
     {"bad-signature", "bad-tx-schema", "bad-json", "tx-too-large", "wrong-network", "bad-signer"}
@@ -27,54 +31,76 @@ def punishes_tx(code: str) -> bool:
 
 @dataclass
 class BlockDownload:
-    """Which block to ask which peer for, within a moving window.
+    """Which blocks to ask which peer for, within a moving window.
 
-    Blocks are handed out lowest first, and only within ``window`` of the lowest block
-    not yet received, so a stalled request cannot make the node buffer an unbounded run
-    of later blocks. A failed request goes back to the queue for another peer.
+    Blocks are handed out lowest first, in runs of up to ``batch`` (one request each),
+    at most ``per_peer`` in flight per peer, and only within ``window`` of the lowest
+    block not yet received, so a stalled request cannot make the node buffer an
+    unbounded run of later blocks. What a request did not bring goes back to the front
+    of the queue for another peer.
     """
 
     needed: list[str]
     window: int = 256
-    per_peer: int = 8
+    per_peer: int = 128
+    batch: int = MAX_FETCH_BLOCKS
     _pending: deque[int] = field(init=False)
+    _index: dict[str, int] = field(init=False)
     _in_flight: dict[int, str] = field(init=False, default_factory=dict)
+    _per_peer: Counter[str] = field(init=False, default_factory=Counter)
     _done: set[int] = field(init=False, default_factory=set)
     _low: int = field(init=False, default=0)
 
     def __post_init__(self) -> None:
         self._pending = deque(range(len(self.needed)))
+        self._index = {block_hash: i for i, block_hash in enumerate(self.needed)}
 
     @property
     def finished(self) -> bool:
         return len(self._done) == len(self.needed)
 
+    @property
+    def slots(self) -> int:
+        """Requests a peer can have in flight at once."""
+        return max(1, self.per_peer // self.batch)
+
     def remaining(self) -> int:
         return len(self.needed) - len(self._done)
 
     def in_flight(self, peer: str) -> int:
-        return sum(1 for p in self._in_flight.values() if p == peer)
+        return self._per_peer[peer]
 
-    def next_for(self, peer: str) -> str | None:
-        """The next block for ``peer``, or None (nothing left in the window, or at its cap)."""
-        if not self._pending or self.in_flight(peer) >= self.per_peer:
-            return None
-        index = self._pending[0]
-        if index >= self._low + self.window:
-            return None
-        self._pending.popleft()
-        self._in_flight[index] = peer
-        return self.needed[index]
+    def next_for(self, peer: str) -> list[str]:
+        """The next run for ``peer``: empty when nothing is left in the window, or the peer
+        is at its cap."""
+        room = min(self.batch, self.per_peer - self._per_peer[peer])
+        run: list[str] = []
+        while len(run) < room and self._pending:
+            index = self._pending[0]
+            if index >= self._low + self.window:
+                break
+            self._pending.popleft()
+            self._in_flight[index] = peer
+            run.append(self.needed[index])
+        self._per_peer[peer] += len(run)
+        return run
 
     def received(self, block_hash: str) -> None:
-        index = self.needed.index(block_hash, self._low)
-        self._in_flight.pop(index, None)
+        index = self._index[block_hash]
+        self._release(index)
         self._done.add(index)
         while self._low in self._done:
             self._low += 1
 
-    def failed(self, block_hash: str) -> None:
-        """The request failed: the block goes back to the front for another peer."""
-        index = self.needed.index(block_hash, self._low)
-        if self._in_flight.pop(index, None) is not None:
+    def failed(self, hashes: Iterable[str]) -> None:
+        """Those requests failed: the blocks go back to the front, lowest first."""
+        returned = [i for i in map(self._index.__getitem__, hashes) if self._release(i)]
+        for index in sorted(returned, reverse=True):
             self._pending.appendleft(index)
+
+    def _release(self, index: int) -> bool:
+        peer = self._in_flight.pop(index, None)
+        if peer is None:
+            return False
+        self._per_peer[peer] -= 1
+        return True

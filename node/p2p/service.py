@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from consensus.block import Block
 from consensus.errors import InvalidBlock
-from node.chainstate import BlockOutcome, BlockResult
+from node.chainstate import BlockOutcome, Reorg
 from node.errors import NetworkInactive, NodeError
 from node.p2p.client import PeerClient, PeerRefused, PeerUnavailable
 from node.p2p.peers import Direction, Peer, PeerTable
@@ -401,12 +401,12 @@ class P2P:
             with contextlib.suppress(asyncio.QueueFull):
                 queue.put_nowait((kind, item))
 
-    async def _relay_block(self, block: Block, result: BlockResult) -> None:
+    async def _relay_block(self, reorg: Reorg) -> None:
         """Push each block that joined the active chain to every peer not known to have it.
         Not while syncing: a node catching up has nothing new to tell."""
-        if not self.active or not result.reorg.connected or self.node.syncing:
+        if not self.active or self.node.syncing:
             return
-        for connected in result.reorg.connected:
+        for connected in reorg.connected:
             for peer in self.table.connected():
                 if connected.hash not in peer.known_blocks:
                     peer.known_blocks.add(connected.hash)

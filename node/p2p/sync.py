@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from consensus.block import Block, Header
 from consensus.chain import Entry, Status
-from consensus.errors import BlockNotFound, BlockTooNew, InvalidBlock
+from consensus.errors import BlockNotFound, InvalidBlock
 from node.chainstate import BlockOutcome
 from node.p2p.client import PeerRefused, PeerUnavailable
 from node.p2p.peers import Peer
@@ -95,9 +95,7 @@ class Sync:
 
     def _accept_headers(self, hexes: list[Any]) -> Entry | None:
         """Validate and add a run of headers (chain worker). None: stop here (too new)."""
-        chain = self.p2p.node.chain
-        prev: str | None = None
-        last: Entry | None = None
+        headers: list[Header] = []
         for text in hexes:
             if not isinstance(text, str):
                 raise Misbehaved("header is not a hex string")
@@ -105,18 +103,17 @@ class Sync:
                 header = Header.from_hex(text)
             except InvalidBlock as exc:
                 raise Misbehaved(f"{exc.code}: {exc.message}") from exc
-            if prev is not None and header.prev_hash != prev:
+            if headers and header.prev_hash != headers[-1].hash:
                 raise Misbehaved("non-connecting headers: the run is not a chain")
-            try:
-                last = chain.process_header(header)
-            except BlockNotFound as exc:
-                raise Misbehaved("non-connecting headers: unknown parent") from exc
-            except BlockTooNew:
-                return last
-            except InvalidBlock as exc:
-                raise Misbehaved(f"invalid header {header.hash}: {exc.code}") from exc
-            prev = header.hash
-        return last
+            headers.append(header)
+        run = self.p2p.node.chain.process_headers(headers)
+        last = run.accepted[-1] if run.accepted else None
+        if isinstance(run.failure, BlockNotFound):
+            raise Misbehaved("non-connecting headers: unknown parent") from run.failure
+        if isinstance(run.failure, InvalidBlock):
+            bad = headers[len(run.accepted)].hash
+            raise Misbehaved(f"invalid header {bad}: {run.failure.code}") from run.failure
+        return last  # a too-new header (not misbehaviour) stops the run here
 
     def _blocks_to_fetch(self, target: Entry) -> list[str]:
         """Bodies missing on the way to ``target`` (a header the peer sent), lowest first;
@@ -145,47 +142,67 @@ class Sync:
             if p is not first and (p.height or 0) >= (first.height or 0)
         ]
         log.info("p2p: downloading %d blocks from %d peers", len(needed), len(peers))
-        workers = [self._fetch_loop(peer, plan) for peer in peers for _ in range(plan.per_peer)]
+        workers = [self._fetch_loop(peer, plan) for peer in peers for _ in range(plan.slots)]
         await asyncio.gather(*workers)
         if not plan.finished:
             log.warning("p2p: block download stopped with %d blocks missing", plan.remaining())
 
     async def _fetch_loop(self, peer: Peer, plan: BlockDownload) -> None:
-        """One of a peer's download slots: fetch, check, submit, until the plan is done."""
-        assert self.p2p.client is not None
+        """One of a peer's download slots: fetch a run, check, submit, until the plan is
+        done; a peer that cannot serve the run's first block is left to the others."""
         while not plan.finished and peer.connected:
-            block_hash = plan.next_for(peer.url)
-            if block_hash is None:  # window full, or the rest is in flight elsewhere
+            hashes = plan.next_for(peer.url)
+            if not hashes:  # window full, or the rest is in flight elsewhere
                 await asyncio.sleep(0.02)
                 continue
             try:
-                await self._fetch_one(peer, block_hash)
-            except PeerRefused as exc:  # it does not have the block: ask someone else
-                plan.failed(block_hash)
-                log.info("p2p: %s refused block %s: %s", peer.url, block_hash, exc)
+                got = await self._fetch_run(peer, hashes)
+            except PeerRefused as exc:
+                plan.failed(hashes)
+                log.info("p2p: %s refused blocks from %s: %s", peer.url, hashes[0], exc)
                 return
             except PeerUnavailable as exc:
-                plan.failed(block_hash)
+                plan.failed(hashes)
                 self.p2p.failed(peer, str(exc))
                 return
             except Misbehaved as exc:
-                plan.failed(block_hash)
+                plan.failed(hashes)
                 self.p2p.discourage(peer, exc.reason)
                 return
-            plan.received(block_hash)
+            for block_hash in hashes[:got]:
+                plan.received(block_hash)
+            plan.failed(hashes[got:])
+            if got == 0:
+                log.info("p2p: %s does not have block %s", peer.url, hashes[0])
+                return
 
-    async def _fetch_one(self, peer: Peer, block_hash: str) -> None:
+    async def _fetch_run(self, peer: Peer, hashes: list[str]) -> int:
+        """Fetch, check and submit the blocks ``hashes`` (the peer may send a prefix of
+        them); how many it sent."""
         assert self.p2p.client is not None
-        obj = await self.p2p.client.call(
-            "GET", f"{peer.url}/p2p/blocks/{block_hash}", timeout=BLOCK_FETCH_TIMEOUT_S
+        answer = await self.p2p.client.call(
+            "GET",
+            f"{peer.url}/p2p/blocks",
+            params=[("hash", h) for h in hashes],
+            timeout=BLOCK_FETCH_TIMEOUT_S,
         )
-        try:
-            block = Block.from_json(obj)
-        except InvalidBlock as exc:
-            raise Misbehaved(f"{exc.code}: {exc.message}") from exc
-        if block.hash != block_hash:
-            raise Misbehaved(f"asked for block {block_hash}, got {block.hash}")
-        peer.known_blocks.add(block_hash)
-        result = await self.p2p.node.submit_block(block)
-        if result.outcome is BlockOutcome.REJECTED:
-            raise Misbehaved(f"invalid block {block_hash}: {result.code}")
+        objs = answer.get("blocks") if isinstance(answer, dict) else None
+        if not isinstance(objs, list) or len(objs) > len(hashes):
+            raise Misbehaved("malformed blocks answer")
+        blocks: list[Block] = []
+        for obj, block_hash in zip(objs, hashes, strict=False):
+            try:
+                block = Block.from_json(obj)
+            except InvalidBlock as exc:
+                raise Misbehaved(f"{exc.code}: {exc.message}") from exc
+            if block.hash != block_hash:
+                raise Misbehaved(f"asked for block {block_hash}, got {block.hash}")
+            blocks.append(block)
+        for block in blocks:
+            peer.known_blocks.add(block.hash)
+        if not blocks:
+            return 0
+        for result in await self.p2p.node.submit_blocks(blocks):
+            if result.outcome is BlockOutcome.REJECTED:
+                raise Misbehaved(f"invalid block {result.hash}: {result.code}")
+        return len(blocks)

@@ -111,6 +111,21 @@ class Queries:
         prefix = json.dumps(head, separators=(",", ":"))[:-1]
         return f'{prefix},"transactions":[{",".join(texts)}]}}'.encode()
 
+    def blocks_json_bytes(self, hashes: Iterable[str], max_bytes: int) -> bytes:
+        """``{"blocks": [...]}``, the JSON forms of ``hashes`` in order: up to the first
+        block not held, and none after the one that reaches ``max_bytes`` in all."""
+        parts: list[bytes] = []
+        size = 0
+        for block_hash in hashes:
+            body = self.block_json_bytes(block_hash)
+            if body is None:
+                break
+            parts.append(body)
+            size += len(body)
+            if size >= max_bytes:
+                break
+        return b'{"blocks":[' + b",".join(parts) + b"]}"
+
     def _block_texts(self, block_hash: str) -> tuple[Header, list[str]] | None:
         with self._db.lock:
             if not self.has_block(block_hash):

@@ -14,6 +14,10 @@ Connection settings (applied to every connection, writer and readers):
   ``durable=False`` picks NORMAL, for tests and benchmarks: a commit is written to the
   log but not fsynced, so it still survives ``kill -9`` (the OS holds the write) and the
   database is never corrupted, but a power loss may forget the last commits.
+- A checkpoint (copying the log back into the database) every ``WAL_CHECKPOINT_PAGES``
+  pages of log rather than SQLite's 1,000: a page that many commits change in a row (an
+  index's leaf, say) is copied once, not once per 1,000 pages. Syncing a chain spent
+  half its time in checkpoints before.
 - ``foreign_keys=ON``: the per-record index rows hang off ``confirmed`` with ``ON DELETE
   CASCADE``, so disconnecting a block removes exactly what connecting it added.
 """
@@ -22,7 +26,10 @@ from __future__ import annotations
 
 import sqlite3
 
-__all__ = ["MIGRATIONS", "SCHEMA_VERSION", "STATUSES", "configure"]
+__all__ = ["MIGRATIONS", "SCHEMA_VERSION", "STATUSES", "WAL_CHECKPOINT_PAGES", "configure"]
+
+WAL_CHECKPOINT_PAGES = 8192
+"""32 MiB of 4 KiB pages; the log is cut back to twice that after a checkpoint."""
 
 STATUSES = ("header", "data", "valid", "invalid")
 """The header statuses of ``consensus.chain.Status``, as stored."""
@@ -126,5 +133,7 @@ def configure(conn: sqlite3.Connection, *, writer: bool, durable: bool = True) -
         mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
         if str(mode).lower() != "wal":
             raise sqlite3.OperationalError(f"could not enable WAL mode (got {mode!r})")
+        conn.execute(f"PRAGMA wal_autocheckpoint = {WAL_CHECKPOINT_PAGES}")
+        conn.execute(f"PRAGMA journal_size_limit = {WAL_CHECKPOINT_PAGES * 4096 * 2}")
     else:
         conn.execute("PRAGMA query_only = ON")

@@ -206,20 +206,22 @@ class Store(Queries):
     ) -> None:
         """Insert a header, or update the work and status of a known one (and its sequence,
         unless ``sequence`` is ``None``: a body's arrival order is never forgotten)."""
-        self._db.execute(
+        self.put_headers([(header, chain_work, status, sequence)])
+
+    def put_headers(self, rows: Iterable[tuple[Header, int, str, int | None]]) -> None:
+        """``put_header`` of each (header, chain work, status, sequence), in one statement."""
+        params = [
+            (h.hash, h.prev_hash, h.height, h.raw, _work_hex(work), _status(status), seq)
+            for h, work, status, seq in rows
+        ]
+        if not params:
+            return
+        self._db.executemany(
             "INSERT INTO headers (hash, prev_hash, height, raw, chain_work, status, sequence)"
             " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (hash) DO UPDATE SET"
             " chain_work = excluded.chain_work, status = excluded.status,"
             " sequence = coalesce(excluded.sequence, sequence)",
-            (
-                header.hash,
-                header.prev_hash,
-                header.height,
-                header.raw,
-                _work_hex(chain_work),
-                _status(status),
-                sequence,
-            ),
+            params,
         )
 
     def set_header_status(self, block_hash: str, status: str, sequence: int | None = None) -> None:

@@ -2,7 +2,8 @@
 
 ``FakePeer`` runs a real, tiny HTTP server on 127.0.0.1 (``http.server`` in a thread) that
 speaks the peer protocol of design.md §5 from a chain it holds: ``POST /p2p/hello``,
-``POST /p2p/headers``, ``GET /p2p/blocks/{hash}``, ``GET /p2p/peers``, and it accepts (and
+``POST /p2p/headers``, ``GET /p2p/blocks?hash=..`` and ``GET /p2p/blocks/{hash}``,
+``GET /p2p/peers``, and it accepts (and
 records) the blocks and transactions a node pushes to it. It can also act: say hello to a
 node, push blocks, transactions or raw bodies, always naming itself with
 ``X-Ailedger-Node`` and ``X-Ailedger-Listen: <its own url>``.
@@ -23,6 +24,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import httpx
 
@@ -184,7 +186,7 @@ class FakePeer:
     State a test may set at any time:
 
     - ``chain``: the blocks it holds (genesis first); ``/p2p/headers`` and
-      ``/p2p/blocks/{hash}`` answer from it (and from ``extra_blocks``).
+      ``/p2p/blocks`` answer from it (and from ``extra_blocks``).
     - ``announce``: the block its hello names as best (default: the tip of ``chain``).
     - ``network`` / ``genesis_hash``: what its hello claims (set them to lie).
     - ``headers_answer``: a fixed list of header hexes for every ``/p2p/headers``.
@@ -243,6 +245,28 @@ class FakePeer:
                 if block.hash == block_hash:
                     return block
             return self.extra_blocks.get(block_hash)
+
+    def blocks_run(self, hashes: Iterable[str]) -> list[dict[str, Any]]:
+        """What ``GET /p2p/blocks?hash=..`` answers: the blocks held, in the order asked,
+        up to the first one missing."""
+        run = []
+        for block_hash in hashes:
+            block = self.block(block_hash)
+            if block is None:
+                break
+            run.append(block.to_json())
+        return run
+
+    def fetched(self) -> list[str]:
+        """Hashes of the blocks nodes fetched from us (one by one or in runs), in order."""
+        hashes: list[str] = []
+        for request in self.received("GET", "/p2p/blocks"):
+            url = urlsplit(request.path)
+            if url.path == "/p2p/blocks":
+                hashes.extend(parse_qs(url.query).get("hash", []))
+            else:
+                hashes.append(url.path.removeprefix("/p2p/blocks/"))
+        return hashes
 
     def copy_chain(self, node: TestNode) -> None:
         """Hold exactly ``node``'s active chain (fetched through its client API)."""
@@ -390,7 +414,10 @@ def _handler_for(peer: FakePeer) -> type[BaseHTTPRequestHandler]:
 
         def do_GET(self) -> None:
             peer._record(Request("GET", self.path, self.headers.get("X-Ailedger-Listen"), None))
-            if self.path.startswith("/p2p/blocks/"):
+            url = urlsplit(self.path)
+            if url.path == "/p2p/blocks":
+                self._answer(200, {"blocks": peer.blocks_run(parse_qs(url.query).get("hash", []))})
+            elif self.path.startswith("/p2p/blocks/"):
                 block = peer.block(self.path.removeprefix("/p2p/blocks/"))
                 if block is None:
                     self._not_found()

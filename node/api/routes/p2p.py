@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header
+from fastapi import APIRouter, Depends, Header, Query
 from fastapi.responses import Response
 
 from consensus.errors import BlockNotFound
 from node.api.deps import NodeDep, json_body
 from node.api.errors import ApiError
+from node.p2p.policy import MAX_FETCH_BLOCKS
 
 __all__ = ["router"]
 
@@ -18,6 +19,7 @@ router = APIRouter(prefix="/p2p", tags=["p2p"])
 JsonBody = Annotated[Any, Depends(json_body)]
 Listen = Annotated[str | None, Header(alias="X-Ailedger-Listen")]
 MAX_TXS = 1000
+MAX_FETCH_BYTES = 4 << 20
 
 
 @router.post("/hello")
@@ -57,6 +59,20 @@ async def get_headers(node: NodeDep, body: JsonBody, listen: Listen = None) -> d
     ):
         raise ApiError(422, "bad-request", "locator: list of <= 200 hashes; 1 <= limit <= 2000")
     return {"headers": await node.p2p.on_headers(locator, limit)}
+
+
+@router.get("/blocks")
+def get_blocks(
+    node: NodeDep, hashes: Annotated[list[str], Query(alias="hash")], listen: Listen = None
+) -> Response:
+    """A run of blocks (``?hash=..&hash=..``, at most 16) for a syncing peer: those held,
+    in the order asked, up to the first one missing and within about 4 MiB."""
+    node.p2p.sender(listen)
+    if not 1 <= len(hashes) <= MAX_FETCH_BLOCKS:
+        raise ApiError(422, "bad-request", f"ask for 1 to {MAX_FETCH_BLOCKS} blocks")
+    with node.reader() as reader:
+        body = reader.blocks_json_bytes(hashes, MAX_FETCH_BYTES)
+    return Response(body, media_type="application/json")
 
 
 @router.get("/blocks/{block_hash}")

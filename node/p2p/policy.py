@@ -33,23 +33,34 @@ def punishes_tx(code: str) -> bool:
 class BlockDownload:
     """Which blocks to ask which peer for, within a moving window.
 
-    Blocks are handed out lowest first, in runs of up to ``batch`` (one request each),
-    at most ``per_peer`` in flight per peer, and only within ``window`` of the lowest
-    block not yet received, so a stalled request cannot make the node buffer an
-    unbounded run of later blocks. What a request did not bring goes back to the front
-    of the queue for another peer.
+    A block is pending, then in flight (asked of one peer), then fetched (here, waiting
+    for the chain), then done. Blocks are handed out lowest first, in runs of up to
+    ``batch`` (one request each), at most ``per_peer`` in flight per peer, and only
+    within ``window`` of the lowest block not yet done, so a stalled request cannot make
+    the node buffer an unbounded run of later blocks; nothing more is asked for while
+    the fetched blocks waiting for the chain hold ``max_buffered`` bytes. A block whose
+    request failed, or that the chain refused, goes back to the front of the queue for
+    another peer.
+
+    The window is wide so that the chain takes big groups (one commit each) while the
+    next runs arrive: 256 blocks gave 400 blocks/s in the join benchmark, 512 gave 490.
     """
 
     needed: list[str]
-    window: int = 256
-    per_peer: int = 128
+    window: int = 512
+    max_buffered: int = 64 << 20
+    per_peer: int = 32
     batch: int = MAX_FETCH_BLOCKS
     _pending: deque[int] = field(init=False)
     _index: dict[str, int] = field(init=False)
     _in_flight: dict[int, str] = field(init=False, default_factory=dict)
     _per_peer: Counter[str] = field(init=False, default_factory=Counter)
+    _fetched: dict[int, int] = field(init=False, default_factory=dict)
+    """Fetched blocks waiting for the chain, and their sizes."""
+    _buffered: int = field(init=False, default=0)
     _done: set[int] = field(init=False, default_factory=set)
     _low: int = field(init=False, default=0)
+    _abandoned: bool = field(init=False, default=False)
 
     def __post_init__(self) -> None:
         self._pending = deque(range(len(self.needed)))
@@ -57,7 +68,7 @@ class BlockDownload:
 
     @property
     def finished(self) -> bool:
-        return len(self._done) == len(self.needed)
+        return self._abandoned or len(self._done) == len(self.needed)
 
     @property
     def slots(self) -> int:
@@ -74,8 +85,10 @@ class BlockDownload:
         """The next run for ``peer``: empty when nothing is left in the window, or the peer
         is at its cap."""
         room = min(self.batch, self.per_peer - self._per_peer[peer])
+        if self._buffered >= self.max_buffered:
+            room = 0
         run: list[str] = []
-        while len(run) < room and self._pending:
+        while len(run) < room and self._pending and not self._abandoned:
             index = self._pending[0]
             if index >= self._low + self.window:
                 break
@@ -85,18 +98,36 @@ class BlockDownload:
         self._per_peer[peer] += len(run)
         return run
 
+    def fetched(self, block_hash: str, size: int) -> None:
+        """It arrived (``size`` bytes): the peer's slot is free again; the chain is next."""
+        index = self._index[block_hash]
+        if self._release(index):
+            self._fetched[index] = size
+            self._buffered += size
+
     def received(self, block_hash: str) -> None:
+        """The chain has processed the block."""
         index = self._index[block_hash]
         self._release(index)
+        self._buffered -= self._fetched.pop(index, 0)
         self._done.add(index)
         while self._low in self._done:
             self._low += 1
 
     def failed(self, hashes: Iterable[str]) -> None:
-        """Those requests failed: the blocks go back to the front, lowest first."""
-        returned = [i for i in map(self._index.__getitem__, hashes) if self._release(i)]
+        """Those requests failed, or the chain refused the block: back to the front,
+        lowest first."""
+        returned = []
+        for index in map(self._index.__getitem__, hashes):
+            if self._release(index) or index in self._fetched:
+                self._buffered -= self._fetched.pop(index, 0)
+                returned.append(index)
         for index in sorted(returned, reverse=True):
             self._pending.appendleft(index)
+
+    def abandon(self) -> None:
+        """Stop: nothing more is handed out and the download counts as finished."""
+        self._abandoned = True
 
     def _release(self, index: int) -> bool:
         peer = self._in_flight.pop(index, None)

@@ -142,21 +142,28 @@ class Sync:
             if p is not first and (p.height or 0) >= (first.height or 0)
         ]
         log.info("p2p: downloading %d blocks from %d peers", len(needed), len(peers))
-        workers = [self._fetch_loop(peer, plan) for peer in peers for _ in range(plan.slots)]
+        connecting: set[asyncio.Task[None]] = set()
+        workers = [
+            self._fetch_loop(peer, plan, connecting) for peer in peers for _ in range(plan.slots)
+        ]
         await asyncio.gather(*workers)
-        if not plan.finished:
+        await asyncio.gather(*connecting)
+        if plan.remaining():
             log.warning("p2p: block download stopped with %d blocks missing", plan.remaining())
 
-    async def _fetch_loop(self, peer: Peer, plan: BlockDownload) -> None:
-        """One of a peer's download slots: fetch a run, check, submit, until the plan is
-        done; a peer that cannot serve the run's first block is left to the others."""
+    async def _fetch_loop(
+        self, peer: Peer, plan: BlockDownload, connecting: set[asyncio.Task[None]]
+    ) -> None:
+        """One of a peer's download slots: fetch a run and hand it to the chain (without
+        waiting: the next request goes out at once), until the plan is done. A peer that
+        cannot serve a run's first block is left to the others."""
         while not plan.finished and peer.connected:
             hashes = plan.next_for(peer.url)
             if not hashes:  # window full, or the rest is in flight elsewhere
                 await asyncio.sleep(0.02)
                 continue
             try:
-                got = await self._fetch_run(peer, hashes)
+                blocks = await self._fetch_run(peer, hashes)
             except PeerRefused as exc:
                 plan.failed(hashes)
                 log.info("p2p: %s refused blocks from %s: %s", peer.url, hashes[0], exc)
@@ -169,16 +176,19 @@ class Sync:
                 plan.failed(hashes)
                 self.p2p.discourage(peer, exc.reason)
                 return
-            for block_hash in hashes[:got]:
-                plan.received(block_hash)
-            plan.failed(hashes[got:])
-            if got == 0:
+            for block in blocks:
+                plan.fetched(block.hash, sum(tx.size for tx in block.transactions))
+            plan.failed(hashes[len(blocks) :])
+            if not blocks:
                 log.info("p2p: %s does not have block %s", peer.url, hashes[0])
                 return
+            task = asyncio.create_task(self._connect_run(peer, blocks, plan))
+            connecting.add(task)
+            task.add_done_callback(connecting.discard)
 
-    async def _fetch_run(self, peer: Peer, hashes: list[str]) -> int:
-        """Fetch, check and submit the blocks ``hashes`` (the peer may send a prefix of
-        them); how many it sent."""
+    async def _fetch_run(self, peer: Peer, hashes: list[str]) -> list[Block]:
+        """The blocks ``hashes``, parsed and checked to be the ones asked for (the peer
+        may send a prefix of them)."""
         assert self.p2p.client is not None
         answer = await self.p2p.client.call(
             "GET",
@@ -197,12 +207,21 @@ class Sync:
                 raise Misbehaved(f"{exc.code}: {exc.message}") from exc
             if block.hash != block_hash:
                 raise Misbehaved(f"asked for block {block_hash}, got {block.hash}")
+            peer.known_blocks.add(block_hash)
             blocks.append(block)
-        for block in blocks:
-            peer.known_blocks.add(block.hash)
-        if not blocks:
-            return 0
-        for result in await self.p2p.node.submit_blocks(blocks):
+        return blocks
+
+    async def _connect_run(self, peer: Peer, blocks: list[Block], plan: BlockDownload) -> None:
+        """Submit a fetched run; a block the chain refuses discourages its sender."""
+        try:
+            results = await self.p2p.node.submit_blocks(blocks)
+        except Exception:  # the node's own trouble (storage, shutdown): stop the download
+            log.exception("p2p: storing %d synced blocks failed", len(blocks))
+            plan.abandon()
+            return
+        for position, result in enumerate(results):
             if result.outcome is BlockOutcome.REJECTED:
-                raise Misbehaved(f"invalid block {result.hash}: {result.code}")
-        return len(blocks)
+                plan.failed(b.hash for b in blocks[position:])
+                self.p2p.discourage(peer, f"invalid block {result.hash}: {result.code}")
+                return
+            plan.received(result.hash)

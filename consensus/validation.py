@@ -19,7 +19,7 @@ from typing import Protocol
 
 from consensus.block import Block, Header
 from consensus.errors import BlockTooNew, InvalidBlock, InvalidTx
-from consensus.ledger import LedgerView, Overlay, apply_block_txs
+from consensus.ledger import LedgerView, Overlay
 from consensus.merkle import merkle_root
 from consensus.params import ConsensusParams
 from consensus.pow import check_pow, next_bits
@@ -27,6 +27,7 @@ from consensus.tx import check_tx
 
 __all__ = [
     "ParentInfo",
+    "apply_block_ledger",
     "check_block",
     "check_header",
     "connect_block_ledger",
@@ -108,8 +109,17 @@ def contextual_check_header(
 
 def connect_block_ledger(view: LedgerView, block: Block) -> Overlay:
     """Apply the ledger rules to the block's transactions in order; return what they add."""
+    overlay = Overlay(view)
+    apply_block_ledger(overlay, block)
+    return overlay
+
+
+def apply_block_ledger(overlay: Overlay, block: Block) -> None:
+    """Apply the ledger rules to the block's transactions in order, onto ``overlay`` (which
+    may hold the blocks before it in a run); ``InvalidBlock`` at the first failure."""
     try:
-        return apply_block_txs(view, block.transactions)
+        for tx in block.transactions:
+            overlay.apply(tx)
     except InvalidTx as exc:
         raise InvalidBlock(
             exc.code, f"transaction {exc.txid}: {exc.message}", txid=exc.txid

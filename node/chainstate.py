@@ -21,12 +21,13 @@ from consensus.block import Block, Header
 from consensus.chain import ActiveChain, BlockTree, Entry, Status
 from consensus.errors import BlockNotFound, BlockTooNew, InvalidBlock
 from consensus.genesis import genesis_header
+from consensus.ledger import Overlay
 from consensus.params import ConsensusParams
 from consensus.pow import bits_to_target, block_work, next_bits
 from consensus.validation import (
+    apply_block_ledger,
     check_block,
     check_header,
-    connect_block_ledger,
     contextual_check_header,
 )
 from node.store import Store
@@ -213,8 +214,11 @@ class ChainState:
         results: list[BlockResult] = []
         activation = Activation()
         with self.store.transaction(fsync=False):
+            stored: list[tuple[Block, Entry]] = []
             for block, verified in batch:
-                results.append(self._store_body(block, verified))
+                results.append(self._check_body(block, verified, stored))
+            self.store.put_blocks([block for block, _ in stored])
+            self.store.set_header_statuses([(e.hash, e.status, e.sequence) for _, e in stored])
             if any(r.outcome is BlockOutcome.ACCEPTED for r in results):
                 self.activate_best_chain(activation)
         for result in results:
@@ -235,8 +239,11 @@ class ChainState:
                 result.message = "the block descends from an invalid block"
         return results
 
-    def _store_body(self, block: Block, verified: Container[str]) -> BlockResult:
-        """Check a block on its own and against its header's context, and store its body."""
+    def _check_body(
+        self, block: Block, verified: Container[str], stored: list[tuple[Block, Entry]]
+    ) -> BlockResult:
+        """Check a block on its own and against its header's context; one that passes
+        has its body added to ``stored`` (for the caller to write) and the tree."""
         block_hash = block.hash
         known = self.tree.get(block_hash)
         if known is not None and known.status is Status.INVALID:
@@ -246,7 +253,7 @@ class ChainState:
         if known is not None and known.status in (Status.DATA, Status.VALID):
             return BlockResult(BlockOutcome.DUPLICATE, block_hash)
         try:
-            entry = self.process_header(block.header)
+            self.process_header(block.header)
             check_block(block, self.params, verified=verified)
         except BlockNotFound as exc:
             return BlockResult(
@@ -261,9 +268,7 @@ class ChainState:
         self._fresh[block_hash] = block  # connecting it needs no read-back from disk
         if len(self._fresh) > FRESH_BLOCKS:
             del self._fresh[next(iter(self._fresh))]
-        self.store.put_block(block)
-        self.tree.set_data(block_hash)
-        self.store.set_header_status(block_hash, entry.status, entry.sequence)
+        stored.append((block, self.tree.set_data(block_hash)))
         return BlockResult(BlockOutcome.ACCEPTED, block_hash)
 
     def activate_best_chain(self, activation: Activation) -> None:
@@ -290,21 +295,27 @@ class ChainState:
     ) -> tuple[str, InvalidBlock] | None:
         """Disconnect then connect in one storage transaction; roll back on an invalid block."""
         old_blocks = [self._block(e.hash) for e in disconnect]
-        new_blocks: list[Block] = []
+        new_blocks = [self._block(e.hash) for e in connect]
         try:
             with self.store.transaction(fsync=False):
                 for block in old_blocks:
                     self.store.disconnect_block(block)
-                for entry in connect:
-                    block = self._block(entry.hash)
+                ledger = Overlay(
+                    self.store.ledger_for(tx for b in new_blocks for tx in b.transactions)
+                )
+                for entry, block in zip(connect, new_blocks, strict=True):
                     try:
-                        connect_block_ledger(self.store, block)
+                        apply_block_ledger(ledger, block)
                     except InvalidBlock as exc:
                         raise _Abort(entry.hash, exc) from exc
-                    self.store.connect_block(block)
-                    if entry.status is not Status.VALID:
-                        self.store.set_header_status(entry.hash, Status.VALID, entry.sequence)
-                    new_blocks.append(block)
+                self.store.connect_blocks(new_blocks)
+                self.store.set_header_statuses(
+                    [
+                        (e.hash, Status.VALID, e.sequence)
+                        for e in connect
+                        if e.status is not Status.VALID
+                    ]
+                )
         except _Abort as abort:
             return abort.hash, abort.exc
         for entry in connect:

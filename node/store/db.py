@@ -73,10 +73,11 @@ class Database:
             except sqlite3.Error as exc:
                 raise _translate(exc) from exc
 
-    def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
+    def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> int:
+        """Run one statement per row; returns the number of rows they changed in all."""
         with self.lock:
             try:
-                self.conn.executemany(sql, rows)
+                return self.conn.executemany(sql, rows).rowcount
             except sqlite3.Error as exc:
                 raise _translate(exc) from exc
 

@@ -15,7 +15,7 @@ guard against bugs in the caller, and fail with ``StoreError``.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -226,12 +226,18 @@ class Store(Queries):
 
     def set_header_status(self, block_hash: str, status: str, sequence: int | None = None) -> None:
         """Change a known header's status; ``sequence=None`` keeps the stored one."""
-        changed = self._db.execute(
+        self.set_header_statuses([(block_hash, status, sequence)])
+
+    def set_header_statuses(self, rows: Iterable[tuple[str, str, int | None]]) -> None:
+        """``set_header_status`` of each (hash, status, sequence), in one statement."""
+        params = [(_status(status), seq, block_hash) for block_hash, status, seq in rows]
+        changed = self._db.executemany(
             "UPDATE headers SET status = ?, sequence = coalesce(?, sequence) WHERE hash = ?",
-            (_status(status), sequence, block_hash),
+            params,
         )
-        if not changed:
-            raise StoreError(f"unknown header {block_hash}")
+        if changed != len(params):
+            unknown = [h for _, _, h in params if h not in self._hashes_in("headers", [h])]
+            raise StoreError(f"unknown header {', '.join(unknown)}")
 
     def load_headers(self) -> list[tuple[Header, int, str, int | None]]:
         """Every header with its chain work, status and sequence, parents before children."""
@@ -244,69 +250,87 @@ class Store(Queries):
 
     def put_block(self, block: Block) -> None:
         """Store a block's body (its header must be stored first); idempotent."""
+        self.put_blocks([block])
+
+    def put_blocks(self, blocks: Sequence[Block]) -> None:
+        """``put_block`` of each, with one statement per table."""
         with self.transaction():
-            if self.has_block(block.hash):
+            held = self._hashes_in("blocks", [b.hash for b in blocks])
+            fresh = list({b.hash: b for b in blocks if b.hash not in held}.values())
+            if not fresh:
                 return
-            if self.get_header(block.hash) is None:
-                raise StoreError(f"put_header before put_block for {block.hash}")
+            headers = self._hashes_in("headers", [b.hash for b in fresh])
+            for block in fresh:
+                if block.hash not in headers:
+                    raise StoreError(f"put_header before put_block for {block.hash}")
             self._db.executemany(
                 "INSERT OR IGNORE INTO txs (txid, json) VALUES (?, ?)",
-                ((tx.txid, tx.leaf_bytes.decode()) for tx in block.transactions),
+                [(tx.txid, tx.leaf_bytes.decode()) for b in fresh for tx in b.transactions],
             )
-            self._db.execute(
+            self._db.executemany(
                 "INSERT INTO blocks (hash, tx_count) VALUES (?, ?)",
-                (block.hash, len(block.transactions)),
+                [(b.hash, len(b.transactions)) for b in fresh],
             )
             self._db.executemany(
                 "INSERT INTO block_txs (block_hash, idx, txid) VALUES (?, ?, ?)",
-                ((block.hash, i, tx.txid) for i, tx in enumerate(block.transactions)),
+                [(b.hash, i, tx.txid) for b in fresh for i, tx in enumerate(b.transactions)],
             )
 
     # --- the active chain ----------------------------------------------------------------
 
     def connect_block(self, block: Block) -> None:
         """Make ``block`` the new active tip and index its records (it must extend the tip)."""
-        header = block.header
+        self.connect_blocks([block])
+
+    def connect_blocks(self, blocks: Sequence[Block]) -> None:
+        """``connect_block`` of each in turn (each must extend the one before, the first the
+        tip), with one statement per table: connecting a synced run is a few writes."""
         with self.transaction():
             tip_hash, tip_height = self.tip()
-            if header.prev_hash != tip_hash or header.height != tip_height + 1:
-                raise StoreError(
-                    f"block {block.hash} at {header.height} does not extend the tip"
-                    f" {tip_hash} at {tip_height}"
-                )
-            self.put_block(block)
-            self._db.execute(
-                "INSERT INTO active (height, hash) VALUES (?, ?)", (header.height, block.hash)
+            for block in blocks:
+                header = block.header
+                if header.prev_hash != tip_hash or header.height != tip_height + 1:
+                    raise StoreError(
+                        f"block {block.hash} at {header.height} does not extend the tip"
+                        f" {tip_hash} at {tip_height}"
+                    )
+                tip_hash, tip_height = block.hash, header.height
+            self.put_blocks(blocks)
+            self._db.executemany(
+                "INSERT INTO active (height, hash) VALUES (?, ?)",
+                [(b.header.height, b.hash) for b in blocks],
             )
-            self._index_block(block)
-            self._delete_mempool(tx.txid for tx in block.transactions)
+            self._index_blocks(blocks)
+            self._delete_mempool([tx.txid for b in blocks for tx in b.transactions])
 
-    def _index_block(self, block: Block) -> None:
-        """Every index row of the block's records, one statement per table."""
-        db, height = self._db, block.header.height
+    def _index_blocks(self, blocks: Sequence[Block]) -> None:
+        """Every index row of the blocks' records, one statement per table."""
         confirmed: list[tuple[str, str, int, int, int, str, str, int]] = []
         digests: list[tuple[str, str, str]] = []
         edges: list[tuple[str, str, str]] = []
         revocations: list[tuple[str, str]] = []
-        for index, tx in enumerate(block.transactions):
-            txid = tx.txid
-            confirmed.append(
-                (
-                    txid,
-                    block.hash,
-                    height,
-                    index,
-                    position(height, index),
-                    tx.kind,
-                    tx.signer,
-                    tx.nonce,
+        for block in blocks:
+            height = block.header.height
+            for index, tx in enumerate(block.transactions):
+                txid = tx.txid
+                confirmed.append(
+                    (
+                        txid,
+                        block.hash,
+                        height,
+                        index,
+                        position(height, index),
+                        tx.kind,
+                        tx.signer,
+                        tx.nonce,
+                    )
                 )
-            )
-            digests.extend((digest, name, txid) for digest, name in records.digests(tx))
-            edges.extend((txid, parent, role) for parent, role in records.edges(tx))
-            subject = records.revoked_subject(tx)
-            if subject is not None:
-                revocations.append((subject, txid))
+                digests.extend((digest, name, txid) for digest, name in records.digests(tx))
+                edges.extend((txid, parent, role) for parent, role in records.edges(tx))
+                subject = records.revoked_subject(tx)
+                if subject is not None:
+                    revocations.append((subject, txid))
+        db = self._db
         db.executemany(
             "INSERT INTO confirmed (txid, block_hash, height, idx, pos, kind, signer, nonce)"
             " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",

@@ -14,10 +14,10 @@ Connection settings (applied to every connection, writer and readers):
   ``durable=False`` picks NORMAL, for tests and benchmarks: a commit is written to the
   log but not fsynced, so it still survives ``kill -9`` (the OS holds the write) and the
   database is never corrupted, but a power loss may forget the last commits.
-- A checkpoint (copying the log back into the database) every ``WAL_CHECKPOINT_PAGES``
-  pages of log rather than SQLite's 1,000: a page that many commits change in a row (an
-  index's leaf, say) is copied once, not once per 1,000 pages. Syncing a chain spent
-  half its time in checkpoints before.
+- Checkpoints (copying the log back into the database) run on a thread of their own
+  (``node.store.checkpoint``); the writer's own automatic checkpoint is only a fallback,
+  at ``WAL_FALLBACK_PAGES``. The log is truncated whenever it starts over, so its size
+  tells how much there is to copy.
 - ``foreign_keys=ON``: the per-record index rows hang off ``confirmed`` with ``ON DELETE
   CASCADE``, so disconnecting a block removes exactly what connecting it added.
 """
@@ -26,10 +26,10 @@ from __future__ import annotations
 
 import sqlite3
 
-__all__ = ["MIGRATIONS", "SCHEMA_VERSION", "STATUSES", "WAL_CHECKPOINT_PAGES", "configure"]
+__all__ = ["MIGRATIONS", "SCHEMA_VERSION", "STATUSES", "WAL_FALLBACK_PAGES", "configure"]
 
-WAL_CHECKPOINT_PAGES = 8192
-"""32 MiB of 4 KiB pages; the log is cut back to twice that after a checkpoint."""
+WAL_FALLBACK_PAGES = 32768
+"""128 MiB of 4 KiB pages: where the writer checkpoints itself if the thread falls behind."""
 
 STATUSES = ("header", "data", "valid", "invalid")
 """The header statuses of ``consensus.chain.Status``, as stored."""
@@ -116,7 +116,22 @@ _V1 = (
     )""",
 )
 
-MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1,)
+# Version 2: digests lose their foreign key and their index by txid. Every commit of a
+# synced run rewrote most leaves of both (a txid or a digest is random), and the index
+# served only the cascade; disconnecting a block now deletes its digest rows by key.
+_V2 = (
+    """CREATE TABLE digests_v2 (
+        digest TEXT NOT NULL,
+        field TEXT NOT NULL,
+        txid TEXT NOT NULL,
+        PRIMARY KEY (digest, txid, field)
+    ) WITHOUT ROWID""",
+    "INSERT INTO digests_v2 (digest, field, txid) SELECT digest, field, txid FROM digests",
+    "DROP TABLE digests",
+    "ALTER TABLE digests_v2 RENAME TO digests",
+)
+
+MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1, _V2)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -133,7 +148,7 @@ def configure(conn: sqlite3.Connection, *, writer: bool, durable: bool = True) -
         mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
         if str(mode).lower() != "wal":
             raise sqlite3.OperationalError(f"could not enable WAL mode (got {mode!r})")
-        conn.execute(f"PRAGMA wal_autocheckpoint = {WAL_CHECKPOINT_PAGES}")
-        conn.execute(f"PRAGMA journal_size_limit = {WAL_CHECKPOINT_PAGES * 4096 * 2}")
+        conn.execute(f"PRAGMA wal_autocheckpoint = {WAL_FALLBACK_PAGES}")
+        conn.execute("PRAGMA journal_size_limit = 0")
     else:
         conn.execute("PRAGMA query_only = ON")

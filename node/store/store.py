@@ -26,6 +26,7 @@ from consensus.params import ConsensusParams
 from consensus.pow import bits_to_target, block_work
 from consensus.tx import Transaction
 from node.store import records
+from node.store.checkpoint import Checkpointer
 from node.store.db import Database, StoreError
 from node.store.queries import Queries, StoreReader, parse_tx, position
 from node.store.schema import MIGRATIONS, SCHEMA_VERSION, STATUSES
@@ -58,6 +59,7 @@ class Store(Queries):
 
     def __init__(self, db: Database, *, durable: bool = True) -> None:
         self._db = db
+        self._checkpointer: Checkpointer | None = None
         self._depth = 0
         self._durable = durable
         self._fsync = durable
@@ -81,12 +83,16 @@ class Store(Queries):
         try:
             store._migrate()
             store._check_identity(params)
+            store._checkpointer = Checkpointer(path, durable=durable)
         except BaseException:
             store.close()
             raise
         return store
 
     def close(self) -> None:
+        if self._checkpointer is not None:
+            self._checkpointer.close()
+            self._checkpointer = None
         self._db.close()
 
     def __enter__(self) -> Store:
@@ -177,6 +183,8 @@ class Store(Queries):
                 raise
             finally:
                 self._depth = 0
+            if self._checkpointer is not None:
+                self._checkpointer.poke()
 
     def _set_fsync(self, fsync: bool) -> None:
         if fsync != self._fsync:
@@ -349,7 +357,15 @@ class Store(Queries):
                     f"can only disconnect the tip {tip_hash} at {tip_height} (not genesis),"
                     f" not {block.hash}"
                 )
-            # Digests, edges and revocations go with their record (ON DELETE CASCADE).
+            self._db.executemany(
+                "DELETE FROM digests WHERE digest = ? AND txid = ? AND field = ?",
+                [
+                    (digest, tx.txid, name)
+                    for tx in block.transactions
+                    for digest, name in records.digests(tx)
+                ],
+            )
+            # Edges and revocations go with their record (ON DELETE CASCADE).
             self._db.execute("DELETE FROM confirmed WHERE block_hash = ?", (block.hash,))
             self._db.execute("DELETE FROM active WHERE height = ?", (tip_height,))
 

@@ -28,6 +28,8 @@ from consensus.params import DEVNET, REGTEST
 from consensus.pow import bits_to_target, block_work
 from consensus.tx import Transaction
 from node.store import SCHEMA_VERSION, Store, StoreError
+from node.store import store as store_module
+from node.store.schema import MIGRATIONS
 from tests.consensus.conftest import (
     ALICE,
     BOB,
@@ -204,6 +206,34 @@ def test_reopen_keeps_everything(path: Path, lineage: dict[str, Transaction]) ->
             }
         ]
         assert dump(path) == before
+
+
+def test_a_version_1_store_is_upgraded_in_place(
+    path: Path, lineage: dict[str, Transaction], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with monkeypatch.context() as old_code:
+        old_code.setattr(store_module, "MIGRATIONS", MIGRATIONS[:1])
+        old_code.setattr(store_module, "SCHEMA_VERSION", 1)
+        with Store.open(path, REGTEST) as old:
+            first, second = connect_lineage(old, lineage)
+            assert old.get_meta("schema_version") == "1"
+        before = dump(path)
+    with Store.open(path, REGTEST) as store:
+        assert store.get_meta("schema_version") == str(SCHEMA_VERSION)
+        assert dump(path) == before
+        model = lineage["model"]
+        rows, _ = store.records(digest=model.payload["digest"])
+        assert [r.txid for r in rows] == [model.txid]
+        store.disconnect_block(second)
+        store.disconnect_block(first)
+        assert dump(path)["digests"] == []
+    conn = sqlite3.connect(path)
+    try:
+        names = {r[0] for r in conn.execute("SELECT name FROM sqlite_master")}
+    finally:
+        conn.close()
+    assert "digests" in names
+    assert not names & {"digests_by_txid", "digests_v2"}
 
 
 def test_other_network_is_refused(path: Path) -> None:

@@ -3,8 +3,12 @@
 The node asks a peer for the headers after its block locator (tip, 10 back one by one,
 then doubling steps, genesis last), validates each run before any body is fetched, and
 then downloads the missing bodies of the chain that peer announced, from every connected
-peer that may have them (``policy.BlockDownload`` decides who gets asked what). A peer
-that sends invalid data is discouraged; one that does not answer is replaced.
+peer that may have them (``policy.BlockDownload`` decides who gets asked what), in runs
+of up to 16 blocks per request (``GET /p2p/blocks?hash=..``). A fetched run goes to the
+chain without holding up the next request, and runs that arrive while the chain worker
+is busy are stored and connected together (``Node.submit_blocks``), one commit for
+hundreds of blocks. A peer that sends invalid data is discouraged; one that does not
+answer is replaced.
 """
 
 from __future__ import annotations

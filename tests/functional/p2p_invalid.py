@@ -271,6 +271,22 @@ def test_invalid_block_served_during_sync_discourages_the_peer(
     assert_honest_untouched(honest, before)
 
 
+def test_a_run_with_a_block_not_asked_for_discourages_the_peer(
+    honest: Honest, fake: FakePeer
+) -> None:
+    """Blocks are fetched in runs; a peer that answers a run out of order is caught."""
+    node0, _ = honest
+    fake.copy_chain(node0)
+    before = tip(node0)
+    new = fake.extend(3)
+    answer = fake.blocks_run
+    fake.blocks_run = lambda hashes: answer(list(hashes)[::-1])  # type: ignore[method-assign]
+
+    assert fake.send_hello(node0).status_code == 200  # claims more work: the node syncs
+    assert_discouraged(node0, fake, f"asked for block {new[0].hash}, got {new[-1].hash}")
+    assert_honest_untouched(honest, before)
+
+
 # --- messages --------------------------------------------------------------------------
 
 

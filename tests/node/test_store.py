@@ -13,6 +13,7 @@ import sqlite3
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -27,7 +28,7 @@ from consensus.merkle import merkle_root
 from consensus.params import DEVNET, REGTEST
 from consensus.pow import bits_to_target, block_work
 from consensus.tx import Transaction
-from node.store import SCHEMA_VERSION, Store, StoreError
+from node.store import SCHEMA_VERSION, Store, StoreError, checkpoint
 from node.store import store as store_module
 from node.store.schema import MIGRATIONS
 from tests.consensus.conftest import (
@@ -590,3 +591,24 @@ def test_block_json_bytes_is_the_block_json_form(
     assert json.loads(raw) == block.to_json(with_header_hex=True)
     assert Block.from_json(json.loads(raw)) == block
     assert store.block_json_bytes("00" * 32) is None
+
+
+# --- checkpoints ---------------------------------------------------------------------------
+
+
+def test_the_log_is_copied_into_the_database_off_the_writer_thread(
+    path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(checkpoint, "CHECKPOINT_PAGES", 8)
+    with Store.open(path, REGTEST) as store:
+        empty = path.stat().st_size
+        for n in range(20):
+            store.mempool_add_many(
+                [tx(ALICE, "dataset", dataset_payload(f"log-{n}-{i}")) for i in range(10)], n
+            )
+        deadline = time.monotonic() + 10
+        while path.stat().st_size <= empty and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert path.stat().st_size > empty, "no checkpoint copied the log into the database"
+        assert len(store.mempool_load()) == 200
+    assert not [t for t in threading.enumerate() if t.name == "checkpoint"]

@@ -65,25 +65,39 @@ class Sync:
                 await self.p2p.node.set_syncing(False)
 
     async def _sync_headers(self, peer: Peer) -> Entry | None:
-        """Fetch and accept the peer's headers past our tip; the last one accepted."""
-        assert self.p2p.client is not None
-        start: Entry = self.p2p.node.chain.tip
+        """Fetch and accept the peer's headers past our tip; the last one accepted.
+
+        After a full run the next request goes out at once, located by the run's last
+        header, so that the peer serves run k+1 while this node checks run k."""
+        chain = self.p2p.node.chain
+        locator = await self.p2p.node.run(chain.tree.locator, chain.tip)
+        request = asyncio.ensure_future(self._headers_after(peer, locator))
         last: Entry | None = None
-        while True:
-            locator = await self.p2p.node.run(self.p2p.node.chain.tree.locator, start)
-            answer = await self.p2p.client.call(
-                "POST", f"{peer.url}/p2p/headers", json={"locator": locator, "limit": MAX_HEADERS}
-            )
-            hexes = answer.get("headers") if isinstance(answer, dict) else None
-            if not isinstance(hexes, list) or len(hexes) > MAX_HEADERS:
-                raise Misbehaved("malformed headers answer")
-            if not hexes:
-                return last
-            accepted = await self.p2p.node.run(self._accept_header_run, hexes)
-            last = accepted or last
-            if accepted is None or len(hexes) < MAX_HEADERS:
-                return last
-            start = accepted
+        try:
+            while True:
+                hexes = await request
+                if not hexes:
+                    return last
+                full = len(hexes) == MAX_HEADERS
+                ahead = _last_hash(hexes) if full else None
+                if ahead is not None:
+                    request = asyncio.ensure_future(self._headers_after(peer, [ahead]))
+                accepted = await self.p2p.node.run(self._accept_header_run, hexes)
+                last = accepted or last
+                if accepted is None or ahead is None or accepted.hash != ahead:
+                    return last  # the end, or a too-new header: the rest waits
+        finally:
+            _discard(request)
+
+    async def _headers_after(self, peer: Peer, locator: list[str]) -> list[Any]:
+        assert self.p2p.client is not None
+        answer = await self.p2p.client.call(
+            "POST", f"{peer.url}/p2p/headers", json={"locator": locator, "limit": MAX_HEADERS}
+        )
+        hexes = answer.get("headers") if isinstance(answer, dict) else None
+        if not isinstance(hexes, list) or len(hexes) > MAX_HEADERS:
+            raise Misbehaved("malformed headers answer")
+        return hexes
 
     def _accept_header_run(self, hexes: list[Any]) -> Entry | None:
         """The whole run in one storage transaction (what passed is kept on a failure)."""
@@ -229,3 +243,19 @@ class Sync:
                 self.p2p.discourage(peer, f"invalid block {result.hash}: {result.code}")
                 return
             plan.received(result.hash)
+
+
+def _last_hash(hexes: list[Any]) -> str | None:
+    """The hash of a run's last header, if it is one (the run is checked later)."""
+    try:
+        return Header.from_hex(hexes[-1]).hash if isinstance(hexes[-1], str) else None
+    except InvalidBlock:
+        return None
+
+
+def _discard(task: asyncio.Future[Any]) -> None:
+    """Cancel a request nobody will wait for, and take its failure, if it failed."""
+    if not task.done():
+        task.cancel()
+    elif not task.cancelled():
+        task.exception()

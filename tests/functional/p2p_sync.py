@@ -2,7 +2,8 @@
 
 Three nodes converge and relay transactions across a hop; a fourth joins from a single
 seed, catches up on a 500-block chain and learns the other nodes by discovery; a block
-whose parent the node does not know makes it sync headers and blocks from the sender.
+whose parent the node does not know makes it sync headers and blocks from the sender;
+a chain longer than one header run comes in pipelined header runs and runs of blocks.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from consensus.tx import Transaction
+from node.p2p.sync import MAX_HEADERS
 from tests.consensus.conftest import ALICE, BOB, dataset_payload, make_tx, model_payload
 from tests.functional.conftest import NodeFactory
 from tests.functional.fakepeer import FakePeer
@@ -140,3 +142,24 @@ def relay_and_confirm(
     for node in nodes:
         view = node.tx(tx.txid)
         assert (view["status"], view["block_hash"]) == ("confirmed", mined), node
+
+
+def test_a_chain_longer_than_one_header_run_syncs_in_runs(make_node: NodeFactory) -> None:
+    """4,100 blocks: two full header runs and a partial one (each next run asked for by
+    the last header of the one before), then the bodies in runs of blocks."""
+    node = make_node()
+    with FakePeer() as fake:
+        new = fake.extend(2 * MAX_HEADERS + 100)
+        assert fake.send_hello(node).status_code == 200  # claims more work: the node syncs
+        wait_until(
+            lambda: node.status()["best_hash"] == new[-1].hash,
+            timeout=120,
+            what="the node to sync 4,100 blocks",
+        )
+        locators = [r.body["locator"] for r in fake.received("POST", "/p2p/headers")]
+        assert locators[1:3] == [[new[MAX_HEADERS - 1].hash], [new[2 * MAX_HEADERS - 1].hash]]
+        assert sorted(fake.fetched()) == sorted(b.hash for b in new)
+        runs = fake.received("GET", "/p2p/blocks?")
+        assert len(runs) < len(new) / 8, "blocks were not fetched in runs"
+    assert node.status()["height"] == len(new)
+    assert not node.status()["syncing"]

@@ -234,23 +234,25 @@ class BlockTree:
             raise InvalidBlock("bad-prevblk", f"parent {parent.hash} is invalid")
         return entry
 
-    def set_data(self, block_hash: str) -> Entry:
-        """The body arrived: HEADER becomes DATA and takes the next sequence number."""
+    def set_data(self, block_hash: str, sequence: int | None = None) -> Entry:
+        """The body arrived: HEADER becomes DATA and takes the next sequence number, or
+        ``sequence`` (the one it was given before a restart; later ones come after it)."""
         entry = self._require(block_hash)
         if entry.status is Status.HEADER:
             entry.status = Status.DATA
-            self._receive(entry)
+            self._receive(entry, sequence)
         return entry
 
-    def set_valid(self, block_hash: str) -> Entry:
-        """The block connected successfully (implies its body arrived)."""
+    def set_valid(self, block_hash: str, sequence: int | None = None) -> Entry:
+        """The block connected successfully (implies its body arrived; ``sequence`` as
+        for ``set_data``)."""
         entry = self._require(block_hash)
         if entry.status is Status.INVALID:
             raise ValueError(f"block {block_hash} is invalid and stays invalid")
         was_header = entry.status is Status.HEADER
         entry.status = Status.VALID
         if was_header:
-            self._receive(entry)
+            self._receive(entry, sequence)
         return entry
 
     def set_invalid(self, block_hash: str) -> Entry:
@@ -275,10 +277,10 @@ class BlockTree:
             self._add_frontier(parent)
         return entry
 
-    def _receive(self, entry: Entry) -> None:
+    def _receive(self, entry: Entry, sequence: int | None) -> None:
         """Give a body its sequence number and spread availability down from it."""
-        entry.sequence = self._next_sequence  # HEADER entries have none yet
-        self._next_sequence += 1
+        entry.sequence = self._next_sequence if sequence is None else sequence
+        self._next_sequence = max(self._next_sequence, entry.sequence + 1)
         assert entry.parent is not None  # genesis is never HEADER
         if entry.parent.hash not in self._available:
             return

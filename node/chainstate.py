@@ -113,7 +113,7 @@ class ChainState:
     def _load_tree(self) -> None:
         """Rebuild the tree from the stored headers and statuses, without re-validating.
 
-        Headers go in by height; bodies are then marked in their stored arrival order, so
+        Headers go in by height; bodies are then marked with their stored arrival numbers, so
         "first received wins a tie" means the same after a restart.
         """
         arrived: list[tuple[int, str, str]] = []
@@ -129,11 +129,11 @@ class ChainState:
                 arrived.append((sequence, header.hash, status))
             elif status == Status.INVALID:
                 invalid.append(header.hash)
-        for _seq, block_hash, status in sorted(arrived):
+        for sequence, block_hash, status in sorted(arrived):
             if status == Status.VALID:
-                self.tree.set_valid(block_hash)
+                self.tree.set_valid(block_hash, sequence)
             else:
-                self.tree.set_data(block_hash)
+                self.tree.set_data(block_hash, sequence)
         for block_hash in invalid:
             self.tree.set_invalid(block_hash)
 

@@ -38,8 +38,14 @@ class GroupCommit(Generic[I, R]):
         return await future
 
     async def _flush_all(self) -> None:
-        while self._queue:
-            await self._flush_group(self._take())
+        try:
+            while self._queue:
+                await self._flush_group(self._take())
+        except asyncio.CancelledError:  # shutting down: nobody is left waiting for ever
+            for _, future in self._queue:
+                future.cancel()
+            self._queue.clear()
+            raise
 
     def _take(self) -> list[tuple[Sequence[I], asyncio.Future[list[R]]]]:
         """Whole submissions from the front, up to ``max_items`` (at least one)."""
@@ -55,6 +61,12 @@ class GroupCommit(Generic[I, R]):
         flat = [item for items, _ in group for item in items]
         try:
             results = await self._flush(flat)
+            if len(results) != len(flat):
+                raise RuntimeError(f"{self._name}: {len(results)} results for {len(flat)} items")
+        except asyncio.CancelledError:
+            for _, future in group:
+                future.cancel()
+            raise
         except Exception as exc:
             for _, future in group:
                 if not future.done():

@@ -239,13 +239,15 @@ class Store(Queries):
     def set_header_statuses(self, rows: Iterable[tuple[str, str, int | None]]) -> None:
         """``set_header_status`` of each (hash, status, sequence), in one statement."""
         params = [(_status(status), seq, block_hash) for block_hash, status, seq in rows]
-        changed = self._db.executemany(
-            "UPDATE headers SET status = ?, sequence = coalesce(?, sequence) WHERE hash = ?",
-            params,
-        )
-        if changed != len(params):
-            unknown = [h for _, _, h in params if h not in self._hashes_in("headers", [h])]
-            raise StoreError(f"unknown header {', '.join(unknown)}")
+        with self.transaction():
+            changed = self._db.executemany(
+                "UPDATE headers SET status = ?, sequence = coalesce(?, sequence) WHERE hash = ?",
+                params,
+            )
+            if changed != len(params):
+                known = self._hashes_in("headers", [h for _, _, h in params])
+                unknown = [h for _, _, h in params if h not in known]
+                raise StoreError(f"unknown header {', '.join(unknown)}")
 
     def load_headers(self) -> list[tuple[Header, int, str, int | None]]:
         """Every header with its chain work, status and sequence, parents before children."""

@@ -254,6 +254,21 @@ def test_set_data_assigns_sequence_in_arrival_order() -> None:
     assert b.sequence == 1
 
 
+def test_restored_sequences_are_kept_and_later_bodies_come_after_them() -> None:
+    """After a restart bodies are given back the numbers they had, gaps and all (an invalid
+    block's number is not reused), so the first received still wins a tie."""
+    tree = new_tree()
+    (a,) = extend(tree, tree.genesis, 1, data=False)
+    x, y = (tree.add_header(child_header(a), 1) for _ in range(2))
+    tree.set_valid(a.hash, 7)
+    tree.set_data(x.hash, 3)
+    tree.set_data(y.hash)
+    assert (a.sequence, x.sequence, y.sequence) == (7, 3, 8)
+    assert tree.best_candidate(tree.genesis) is x
+    (z,) = extend(tree, a, 1)
+    assert z.sequence == 9
+
+
 def test_set_data_does_not_touch_valid_or_invalid() -> None:
     tree = new_tree()
     a, b = extend(tree, tree.genesis, 2)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import sqlite3
 import threading
+import time
 from pathlib import Path
 
 __all__ = ["CHECKPOINT_PAGES", "Checkpointer"]
@@ -25,6 +26,7 @@ log = logging.getLogger(__name__)
 
 CHECKPOINT_PAGES = 8192
 """32 MiB of 4 KiB pages."""
+POKE_INTERVAL_S = 0.1
 
 
 class Checkpointer:
@@ -35,13 +37,18 @@ class Checkpointer:
         self._conn.execute(f"PRAGMA synchronous = {'FULL' if durable else 'NORMAL'}")
         self._page_size: int = self._conn.execute("PRAGMA page_size").fetchone()[0]
         self._wake = threading.Event()
+        self._poked = -POKE_INTERVAL_S
         self._closing = False
         self._thread = threading.Thread(target=self._run, name="checkpoint", daemon=True)
         self._thread.start()
 
     def poke(self) -> None:
-        """A commit happened: check the log's size soon."""
-        self._wake.set()
+        """A commit happened: check the log's size soon (not more often than every
+        ``POKE_INTERVAL_S``: a busy API commits thousands of times a second)."""
+        now = time.monotonic()
+        if now - self._poked >= POKE_INTERVAL_S:
+            self._poked = now
+            self._wake.set()
 
     def close(self) -> None:
         self._closing = True

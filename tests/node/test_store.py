@@ -600,6 +600,7 @@ def test_the_log_is_copied_into_the_database_off_the_writer_thread(
     path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(checkpoint, "CHECKPOINT_PAGES", 8)
+    monkeypatch.setattr(checkpoint, "POKE_INTERVAL_S", 0.0)
     with Store.open(path, REGTEST) as store:
         empty = path.stat().st_size
         for n in range(20):

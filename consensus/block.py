@@ -34,6 +34,7 @@ ZERO_HASH = "00" * 32
 _PREFIX = struct.Struct(">IQ32s32sQI32s")
 _U64 = 2**64
 _U32 = 2**32
+_NONCE_LIMIT = 2**53
 _HEX32_CHARS = frozenset("0123456789abcdef")
 
 
@@ -60,7 +61,7 @@ class Header:
             ("bits", _U32),
             ("height", _U64),
             ("timestamp", _U64),
-            ("nonce", 2**53),
+            ("nonce", _NONCE_LIMIT),
         ):
             value = getattr(self, name)
             if type(value) is not int or not 0 <= value < limit:
@@ -88,10 +89,17 @@ class Header:
 
     @classmethod
     def decode(cls, data: bytes) -> Header:
+        """The header of these 128 bytes. The struct's field widths already hold version,
+        bits, height and timestamp to their ranges, so only the nonce is checked, and
+        ``__post_init__`` is skipped: a synced run decodes thousands of headers."""
         if len(data) != HEADER_SIZE:
             raise InvalidBlock("bad-header", f"a header is {HEADER_SIZE} bytes, got {len(data)}")
         version, height, prev, root, timestamp, bits, miner = _PREFIX.unpack_from(data)
-        header = cls(
+        nonce = int.from_bytes(data[PREFIX_SIZE:], "big")
+        if nonce >= _NONCE_LIMIT:
+            raise InvalidBlock("bad-header", f"nonce must be an integer in [0, {_NONCE_LIMIT})")
+        header = object.__new__(cls)
+        header.__dict__.update(
             version=version,
             height=height,
             prev_hash=prev.hex(),
@@ -99,9 +107,9 @@ class Header:
             timestamp=timestamp,
             bits=bits,
             miner=miner.hex(),
-            nonce=int.from_bytes(data[PREFIX_SIZE:], "big"),
+            nonce=nonce,
+            raw=bytes(data),  # the bytes it came from: no need to re-pack
         )
-        header.__dict__["raw"] = bytes(data)  # the bytes it came from: no need to re-pack
         return header
 
     @classmethod

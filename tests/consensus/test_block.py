@@ -98,6 +98,11 @@ def test_header_rejects_bad_hex(field: str, value: object) -> None:
 def test_header_decode_errors() -> None:
     with pytest.raises(InvalidBlock, match="128 bytes"):
         Header.decode(b"\x00" * 127)
+    raw = sample_header().raw
+    for nonce in (2**53, 2**64 - 1):
+        with pytest.raises(InvalidBlock, match="nonce"):
+            Header.decode(raw[:120] + nonce.to_bytes(8, "big"))
+    assert Header.decode(raw[:120] + (2**53 - 1).to_bytes(8, "big")).nonce == 2**53 - 1
     with pytest.raises(InvalidBlock, match="not hex"):
         Header.from_hex("zz")
     with pytest.raises(InvalidBlock):

@@ -15,6 +15,17 @@ from consensus.tx import Transaction
 from node.api import create_app
 from node.config import Settings
 from node.daemon import Node
+from tests.consensus.conftest import (
+    ALICE,
+    BOB,
+    attestation_payload,
+    dataset_payload,
+    digest,
+    inference_payload,
+    make_tx,
+    model_payload,
+    revocation_payload,
+)
 
 ADMIN_TOKEN = "test-admin-token"
 ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
@@ -68,3 +79,32 @@ async def open_api(settings: Settings) -> AsyncIterator[Api]:
 async def api(tmp_path: Path) -> AsyncIterator[Api]:
     async with open_api(regtest_settings(tmp_path)) as opened:
         yield opened
+
+
+@pytest.fixture
+def lineage() -> dict[str, Transaction]:
+    """A small provenance graph, in a valid chain order."""
+    raw = make_tx(ALICE, "dataset", dataset_payload("raw"))
+    clean = make_tx(ALICE, "dataset", dataset_payload("clean", derived_from=[raw.txid]))
+    held_out = make_tx(BOB, "dataset", dataset_payload("held-out"))
+    model = make_tx(
+        ALICE,
+        "model",
+        model_payload(
+            "net",
+            inputs=[(clean.txid, "training_data"), (held_out.txid, "validation_data")],
+            code_digest=digest("code"),
+        ),
+    )
+    inference = make_tx(BOB, "inference", inference_payload(model.txid, "cat"))
+    audit = make_tx(BOB, "attestation", attestation_payload(model.txid))
+    revoke = make_tx(ALICE, "revocation", revocation_payload(raw.txid, reason="leaked"))
+    return {
+        "raw": raw,
+        "clean": clean,
+        "held_out": held_out,
+        "model": model,
+        "inference": inference,
+        "audit": audit,
+        "revoke": revoke,
+    }

@@ -38,7 +38,6 @@ from tests.consensus.conftest import (
     digest,
     inference_payload,
     make_tx,
-    model_payload,
     revocation_payload,
 )
 from tests.functional.fakepeer import (
@@ -140,30 +139,17 @@ def chain(open_chain: OpenChain) -> ChainState:
     return open_chain("a")
 
 
-@pytest.fixture
-def records() -> dict[str, Transaction]:
-    """Records that reference each other, in a valid chain order."""
-    raw = fresh(ALICE, "raw")
-    clean = fresh(ALICE, "clean", derived_from=[raw.txid])
-    model = make_tx(BOB, "model", model_payload("net", inputs=[(clean.txid, "training_data")]))
-    inference = make_tx(BOB, "inference", inference_payload(model.txid, "cat"))
-    audit = make_tx(ALICE, "attestation", attestation_payload(model.txid))
-    revoke = make_tx(ALICE, "revocation", revocation_payload(raw.txid, reason="leaked"))
-    return {
-        "raw": raw,
-        "clean": clean,
-        "model": model,
-        "inference": inference,
-        "audit": audit,
-        "revoke": revoke,
-    }
-
-
-def lineage_run(records: dict[str, Transaction], parent: Header = GENESIS.header) -> list[Block]:
-    r = records
+def lineage_run(lineage: dict[str, Transaction], parent: Header = GENESIS.header) -> list[Block]:
+    r = lineage
     return mine_run(
         parent,
-        [[r["raw"], r["clean"]], [r["model"]], [], [r["inference"], r["audit"]], [r["revoke"]]],
+        [
+            [r["raw"], r["clean"], r["held_out"]],
+            [r["model"]],
+            [],
+            [r["inference"], r["audit"]],
+            [r["revoke"]],
+        ],
     )
 
 
@@ -171,9 +157,9 @@ def lineage_run(records: dict[str, Transaction], parent: Header = GENESIS.header
 
 
 def test_a_batch_connects_every_block_in_order(
-    chain: ChainState, records: dict[str, Transaction]
+    chain: ChainState, lineage: dict[str, Transaction]
 ) -> None:
-    blocks = lineage_run(records)
+    blocks = lineage_run(lineage)
     results = chain.process_blocks(batch(blocks))
     assert outcomes(results) == [ACCEPTED] * len(blocks)
     assert [r.hash for r in results] == [b.hash for b in blocks]
@@ -187,16 +173,19 @@ def test_a_batch_connects_every_block_in_order(
         assert status_of(chain, block) == (Status.VALID, "valid")
         for index, tx in enumerate(block.transactions):
             assert chain.store.tx_location(tx.txid) == (block.hash, height, index)
-    assert chain.store.revoked_by(records["raw"].txid) == records["revoke"].txid
-    assert chain.store.parents([records["model"].txid]) == [
-        (records["model"].txid, records["clean"].txid, "training_data")
-    ]
+    assert chain.store.revoked_by(lineage["raw"].txid) == lineage["revoke"].txid
+    assert chain.store.parents([lineage["model"].txid]) == sorted(
+        [
+            (lineage["model"].txid, lineage["clean"].txid, "training_data"),
+            (lineage["model"].txid, lineage["held_out"].txid, "validation_data"),
+        ]
+    )
 
 
 def test_one_block_at_a_time_ends_in_the_same_state(
-    open_chain: OpenChain, records: dict[str, Transaction]
+    open_chain: OpenChain, lineage: dict[str, Transaction]
 ) -> None:
-    blocks = lineage_run(records)
+    blocks = lineage_run(lineage)
     batched, single = open_chain("batched"), open_chain("single")
     batched.process_blocks(batch(blocks))
     for block in blocks:
@@ -207,9 +196,9 @@ def test_one_block_at_a_time_ends_in_the_same_state(
 
 
 def test_a_batch_in_reverse_order_connects_once_its_headers_are_known(
-    chain: ChainState, records: dict[str, Transaction]
+    chain: ChainState, lineage: dict[str, Transaction]
 ) -> None:
-    blocks = lineage_run(records)
+    blocks = lineage_run(lineage)
     run = chain.process_headers(b.header for b in blocks)
     assert run.failure is None
     results = chain.process_blocks(batch(blocks[::-1]))
@@ -217,7 +206,7 @@ def test_a_batch_in_reverse_order_connects_once_its_headers_are_known(
     assert results[0].reorg.connected == blocks
     assert chain.tip.hash == blocks[-1].hash
     assert active(chain) == [GENESIS.hash, *(b.hash for b in blocks)]
-    assert all(chain.store.record(t.txid) is not None for t in records.values())
+    assert all(chain.store.record(t.txid) is not None for t in lineage.values())
 
 
 def test_children_before_unknown_parents_need_them(chain: ChainState) -> None:

@@ -34,13 +34,9 @@ from node.store.schema import MIGRATIONS
 from tests.consensus.conftest import (
     ALICE,
     BOB,
-    attestation_payload,
     dataset_payload,
     digest,
-    inference_payload,
     make_tx,
-    model_payload,
-    revocation_payload,
 )
 
 WORK = block_work(bits_to_target(REGTEST.pow_limit_bits))
@@ -115,35 +111,6 @@ def store(path: Path) -> Iterator[Store]:
 
 def tx(key: Ed25519PrivateKey, kind: str, payload: dict[str, Any]) -> Transaction:
     return make_tx(key, kind, payload)
-
-
-@pytest.fixture
-def lineage() -> dict[str, Transaction]:
-    """A small provenance graph, in a valid chain order."""
-    raw = tx(ALICE, "dataset", dataset_payload("raw"))
-    clean = tx(ALICE, "dataset", dataset_payload("clean", derived_from=[raw.txid]))
-    held_out = tx(BOB, "dataset", dataset_payload("held-out"))
-    model = tx(
-        ALICE,
-        "model",
-        model_payload(
-            "net",
-            inputs=[(clean.txid, "training_data"), (held_out.txid, "validation_data")],
-            code_digest=digest("code"),
-        ),
-    )
-    inference = tx(BOB, "inference", inference_payload(model.txid, "cat"))
-    audit = tx(BOB, "attestation", attestation_payload(model.txid))
-    revoke = tx(ALICE, "revocation", revocation_payload(raw.txid, reason="leaked"))
-    return {
-        "raw": raw,
-        "clean": clean,
-        "held_out": held_out,
-        "model": model,
-        "inference": inference,
-        "audit": audit,
-        "revoke": revoke,
-    }
 
 
 def connect_lineage(store: Store, lineage: dict[str, Transaction]) -> list[Block]:

@@ -32,7 +32,7 @@ from consensus.validation import (
 )
 from node.store import Store
 
-__all__ = ["Activation", "BlockOutcome", "HeaderRun", "BlockResult", "ChainState", "Reorg"]
+__all__ = ["Activation", "BlockOutcome", "BlockResult", "ChainState", "HeaderRun", "Reorg"]
 
 log = logging.getLogger(__name__)
 

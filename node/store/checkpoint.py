@@ -8,8 +8,8 @@ Here the writer only pokes this thread after each commit; when the log has grown
 takes no lock the writer or the readers need, and copies what no reader still uses),
 while the writer goes on. Syncing a chain, half of every commit was a checkpoint.
 
-The writer keeps SQLite's own checkpoint at ``FALLBACK_PAGES`` (see ``schema``), so
-the log stays bounded even if this thread falls behind.
+The writer keeps SQLite's own checkpoint at ``schema.WAL_FALLBACK_PAGES``, so the log
+stays bounded even if this thread falls behind.
 """
 
 from __future__ import annotations

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, TypeVar
 
 from consensus.block import Block, Header
 from consensus.ledger import LedgerView, RecordInfo
@@ -27,6 +27,8 @@ __all__ = ["POS_STRIDE", "Edge", "Queries", "StoreReader", "position"]
 
 POS_STRIDE = 1 << 20
 """More than any block's transaction count (2000), so (height, index) packs into one int."""
+
+K = TypeVar("K")
 
 _BATCH = 500  # bound on SQL variables per statement (SQLite's old default limit is 999)
 
@@ -244,15 +246,15 @@ class Queries:
             )
         used: set[tuple[str, int]] = set()
         for signer, nonces in pairs.items():
-            for start in range(0, len(nonces), _BATCH):
-                part = nonces[start : start + _BATCH]
+            for part in _chunks(nonces):
                 sql = f"SELECT nonce FROM confirmed WHERE signer = ? AND nonce IN ({_marks(part)})"
                 used.update((signer, r[0]) for r in self._db.all(sql, [signer, *part]))
         revoked: set[str] = set()
         for chunk in _chunks(list(dict.fromkeys(subjects))):
             sql = f"SELECT subject FROM revocations WHERE subject IN ({_marks(chunk)})"
             revoked.update(r[0] for r in self._db.all(sql, chunk))
-        return _Prefetched(self, set(txids), found, pairs, used, set(subjects), revoked)
+        asked = {(signer, n) for signer, nonces in pairs.items() for n in nonces}
+        return _Prefetched(self, set(txids), found, asked, used, set(subjects), revoked)
 
     def revoked_by(self, txid: str) -> str | None:
         """The txid of the confirmed revocation of ``txid``, if there is one."""
@@ -343,15 +345,14 @@ class _Prefetched:
         store: Queries,
         txids: set[str],
         found: dict[str, RecordInfo],
-        nonces: dict[str, list[int]],
+        nonces: set[tuple[str, int]],
         used: set[tuple[str, int]],
         subjects: set[str],
         revoked: set[str],
     ) -> None:
         self._store = store
         self._txids, self._found = txids, found
-        self._nonces = {(signer, n) for signer, ns in nonces.items() for n in ns}
-        self._used = used
+        self._nonces, self._used = nonces, used
         self._subjects, self._revoked = subjects, revoked
 
     def record(self, txid: str) -> RecordInfo | None:
@@ -370,7 +371,7 @@ class _Prefetched:
         return self._store.is_revoked(txid)
 
 
-def _chunks(keys: list[str]) -> Iterator[list[str]]:
+def _chunks(keys: list[K]) -> Iterator[list[K]]:
     for start in range(0, len(keys), _BATCH):
         yield keys[start : start + _BATCH]
 

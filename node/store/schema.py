@@ -18,8 +18,9 @@ Connection settings (applied to every connection, writer and readers):
   (``node.store.checkpoint``); the writer's own automatic checkpoint is only a fallback,
   at ``WAL_FALLBACK_PAGES``. The log is truncated whenever it starts over, so its size
   tells how much there is to copy.
-- ``foreign_keys=ON``: the per-record index rows hang off ``confirmed`` with ``ON DELETE
-  CASCADE``, so disconnecting a block removes exactly what connecting it added.
+- ``foreign_keys=ON``: edges and revocations hang off ``confirmed`` with ``ON DELETE
+  CASCADE``, so disconnecting a block removes exactly what connecting it added (digests,
+  since version 2, are deleted by key: see ``_V2``).
 """
 
 from __future__ import annotations

@@ -18,6 +18,10 @@ Connection settings (applied to every connection, writer and readers):
   (``node.store.checkpoint``); the writer's own automatic checkpoint is only a fallback,
   at ``WAL_FALLBACK_PAGES``. The log is truncated whenever it starts over, so its size
   tells how much there is to copy.
+- The writer keeps its temporary files in memory (``temp_store=MEMORY``): a statement
+  that writes many rows (``Database.execute_rows``) keeps a statement journal (the
+  pages it changed, as they were, to undo it alone), and on disk those journals were
+  about 40% of all the bytes a node wrote while it synced a chain.
 - ``foreign_keys=ON``: edges and revocations hang off ``confirmed`` with ``ON DELETE
   CASCADE``, so disconnecting a block removes exactly what connecting it added (digests,
   since version 2, are deleted by key: see ``_V2``).
@@ -150,6 +154,7 @@ def configure(conn: sqlite3.Connection, *, writer: bool, durable: bool = True) -
         if str(mode).lower() != "wal":
             raise sqlite3.OperationalError(f"could not enable WAL mode (got {mode!r})")
         conn.execute(f"PRAGMA wal_autocheckpoint = {WAL_FALLBACK_PAGES}")
+        conn.execute("PRAGMA temp_store = MEMORY")
         conn.execute("PRAGMA journal_size_limit = 0")
     else:
         conn.execute("PRAGMA query_only = ON")

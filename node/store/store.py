@@ -224,9 +224,9 @@ class Store(Queries):
         ]
         if not params:
             return
-        self._db.executemany(
+        self._db.execute_rows(
             "INSERT INTO headers (hash, prev_hash, height, raw, chain_work, status, sequence)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (hash) DO UPDATE SET"
+            " VALUES {rows} ON CONFLICT (hash) DO UPDATE SET"
             " chain_work = excluded.chain_work, status = excluded.status,"
             " sequence = coalesce(excluded.sequence, sequence)",
             params,
@@ -238,15 +238,21 @@ class Store(Queries):
 
     def set_header_statuses(self, rows: Iterable[tuple[str, str, int | None]]) -> None:
         """``set_header_status`` of each (hash, status, sequence), in one statement."""
-        params = [(_status(status), seq, block_hash) for block_hash, status, seq in rows]
+        latest: dict[str, tuple[str, str, int | None]] = {}  # one row per hash, as if in turn
+        for block_hash, status, sequence in rows:
+            earlier = latest.get(block_hash)
+            kept = earlier[2] if sequence is None and earlier is not None else sequence
+            latest[block_hash] = (block_hash, _status(status), kept)
+        params = list(latest.values())
         with self.transaction():
-            changed = self._db.executemany(
-                "UPDATE headers SET status = ?, sequence = coalesce(?, sequence) WHERE hash = ?",
+            changed = self._db.execute_rows(
+                "UPDATE headers SET status = v.column2, sequence = coalesce(v.column3, sequence)"
+                " FROM (VALUES {rows}) AS v WHERE hash = v.column1",
                 params,
             )
             if changed != len(params):
-                known = self._hashes_in("headers", [h for _, _, h in params])
-                unknown = [h for _, _, h in params if h not in known]
+                known = self._hashes_in("headers", list(latest))
+                unknown = [h for h in latest if h not in known]
                 raise StoreError(f"unknown header {', '.join(unknown)}")
 
     def load_headers(self) -> list[tuple[Header, int, str, int | None]]:
@@ -273,16 +279,16 @@ class Store(Queries):
             for block in fresh:
                 if block.hash not in headers:
                     raise StoreError(f"put_header before put_block for {block.hash}")
-            self._db.executemany(
-                "INSERT OR IGNORE INTO txs (txid, json) VALUES (?, ?)",
+            self._db.execute_rows(
+                "INSERT OR IGNORE INTO txs (txid, json) VALUES {rows}",
                 [(tx.txid, tx.leaf_bytes.decode()) for b in fresh for tx in b.transactions],
             )
-            self._db.executemany(
-                "INSERT INTO blocks (hash, tx_count) VALUES (?, ?)",
+            self._db.execute_rows(
+                "INSERT INTO blocks (hash, tx_count) VALUES {rows}",
                 [(b.hash, len(b.transactions)) for b in fresh],
             )
-            self._db.executemany(
-                "INSERT INTO block_txs (block_hash, idx, txid) VALUES (?, ?, ?)",
+            self._db.execute_rows(
+                "INSERT INTO block_txs (block_hash, idx, txid) VALUES {rows}",
                 [(b.hash, i, tx.txid) for b in fresh for i, tx in enumerate(b.transactions)],
             )
 
@@ -306,8 +312,8 @@ class Store(Queries):
                     )
                 tip_hash, tip_height = block.hash, header.height
             self.put_blocks(blocks)
-            self._db.executemany(
-                "INSERT INTO active (height, hash) VALUES (?, ?)",
+            self._db.execute_rows(
+                "INSERT INTO active (height, hash) VALUES {rows}",
                 [(b.header.height, b.hash) for b in blocks],
             )
             self._index_blocks(blocks)
@@ -341,14 +347,14 @@ class Store(Queries):
                 if subject is not None:
                     revocations.append((subject, txid))
         db = self._db
-        db.executemany(
+        db.execute_rows(
             "INSERT INTO confirmed (txid, block_hash, height, idx, pos, kind, signer, nonce)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            " VALUES {rows}",
             confirmed,
         )
-        db.executemany("INSERT INTO digests (digest, field, txid) VALUES (?, ?, ?)", digests)
-        db.executemany("INSERT INTO edges (child, parent, role) VALUES (?, ?, ?)", edges)
-        db.executemany("INSERT INTO revocations (subject, revoker) VALUES (?, ?)", revocations)
+        db.execute_rows("INSERT INTO digests (digest, field, txid) VALUES {rows}", digests)
+        db.execute_rows("INSERT INTO edges (child, parent, role) VALUES {rows}", edges)
+        db.execute_rows("INSERT INTO revocations (subject, revoker) VALUES {rows}", revocations)
 
     def disconnect_block(self, block: Block) -> None:
         """Undo ``connect_block`` of the active tip exactly (the mempool is the caller's)."""
@@ -384,8 +390,8 @@ class Store(Queries):
     def mempool_add_many(self, txs: Iterable[Transaction], received_ms: int) -> None:
         """``mempool_add`` of many, in order, with one statement and one commit."""
         with self.transaction():
-            self._db.executemany(
-                "INSERT OR IGNORE INTO mempool (txid, json, received_ms) VALUES (?, ?, ?)",
+            self._db.execute_rows(
+                "INSERT OR IGNORE INTO mempool (txid, json, received_ms) VALUES {rows}",
                 [(tx.txid, tx.leaf_bytes.decode(), received_ms) for tx in txs],
             )
 
@@ -394,7 +400,9 @@ class Store(Queries):
             self._delete_mempool(txids)
 
     def _delete_mempool(self, txids: Iterable[str]) -> None:
-        self._db.executemany("DELETE FROM mempool WHERE txid = ?", ((t,) for t in txids))
+        self._db.execute_rows(
+            "DELETE FROM mempool WHERE txid IN (VALUES {rows})", [(t,) for t in txids]
+        )
 
     def mempool_load(self) -> list[tuple[Transaction, int]]:
         """Pending transactions with their received time, in arrival order."""

@@ -252,6 +252,16 @@ def test_set_header_statuses_is_set_header_status_of_each(
     assert snapshot(bulk) == snapshot(single)
 
 
+def test_set_header_statuses_of_one_hash_twice_is_as_one_after_the_other(
+    store: Store, run: list[Block]
+) -> None:
+    store.put_headers(header_rows(run[:2]))
+    store.set_header_statuses(
+        [(run[0].hash, "invalid", 7), (run[1].hash, "data", 3), (run[0].hash, "valid", None)]
+    )
+    assert [(s, n) for _h, _w, s, n in store.load_headers()[1:]] == [("valid", 7), ("data", 3)]
+
+
 def test_set_header_statuses_names_an_unknown_hash(store: Store, run: list[Block]) -> None:
     store.put_headers(header_rows(run[:1]))
     with pytest.raises(StoreError, match="unknown header") as raised:

@@ -147,11 +147,14 @@ class PeerTable:
 
     # --- connection decisions ------------------------------------------------------------
 
+    def free_outbound(self) -> int:
+        return max(self.max_outbound - self.count(Direction.OUTBOUND), 0)
+
     def to_dial(self, now: int) -> list[Peer]:
         """Addresses to dial now: not connected, not discouraged, retry time passed, and no
         more than the free outbound slots (seeds and least-failed first)."""
-        free = self.max_outbound - self.count(Direction.OUTBOUND)
-        if free <= 0:
+        free = self.free_outbound()
+        if not free:
             return []
         ready = [
             p

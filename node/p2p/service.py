@@ -226,6 +226,8 @@ class P2P:
         return True
 
     async def add_peer(self, url: str) -> bool:
+        """The operator's ``POST /v1/admin/peers``: connect now, lifting a discouragement,
+        even with every outbound slot taken (as Bitcoin's ``addnode onetry`` does)."""
         peer = self.table.learn(url, source="seed")
         if peer is None:
             return False
@@ -327,7 +329,9 @@ class P2P:
         elif result.outcome is BlockOutcome.NEED_PARENTS:
             if peer is not None and peer.connected:
                 self._maybe_sync(peer, force=True)
-            elif listen_url:  # a stranger with news: shake hands, which syncs if it is ahead
+            elif listen_url and self.table.free_outbound():
+                # A stranger with news: shake hands (which syncs if it is ahead) in a free
+                # outbound slot; with none free, the block comes again through our peers.
                 stranger = self.table.learn(listen_url, source="inbound")
                 if stranger is not None:
                     self._spawn(self.connect(stranger), f"connect {stranger.url}")

@@ -1,16 +1,24 @@
 """In-process tests of what a node serves to peers that sync from it: block runs
-(``GET /p2p/blocks?hash=..``), single blocks and header runs."""
+(``GET /p2p/blocks?hash=..``), single blocks and header runs; and what it does with a
+pushed block whose parent it lacks."""
 
 from __future__ import annotations
+
+import asyncio
+from pathlib import Path
 
 import pytest
 
 from consensus.block import Block, Header
+from consensus.genesis import genesis_header
+from consensus.params import REGTEST
 from node.api.routes import p2p as p2p_routes
+from node.p2p.peers import Direction, Peer
 from node.p2p.policy import MAX_FETCH_BLOCKS
 from tests.consensus.conftest import ALICE, BOB, dataset_payload, make_tx
-from tests.node.conftest import Api
+from tests.node.conftest import Api, open_api, regtest_settings
 from tests.node.test_api import error_of
+from tests.node.test_chainstate import mine_run
 
 UNKNOWN = "ab" * 32
 
@@ -90,3 +98,40 @@ async def test_headers_follow_the_locator_fork_point(api: Api) -> None:
 async def test_an_unknown_single_block_is_404(api: Api) -> None:
     response = await api.client.get(f"/p2p/blocks/{UNKNOWN}")
     assert error_of(response) == (404, "not-found")
+
+
+# --- a pushed block whose parent is unknown ------------------------------------------------
+
+STRANGER = "http://127.0.0.1:9"
+
+
+@pytest.mark.parametrize(("taken", "dialed"), [(0, True), (1, True), (2, False)])
+async def test_a_stranger_pushing_an_orphan_is_dialed_only_into_a_free_outbound_slot(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, taken: int, dialed: bool
+) -> None:
+    async with open_api(regtest_settings(tmp_path, max_outbound=2)) as api:
+        p2p = api.node.p2p
+
+        async def still_there(peer: Peer) -> None:
+            """The made-up peers answer nothing: keep the maintenance from dropping them."""
+
+        monkeypatch.setattr(p2p, "_refresh", still_there)
+        for n in range(taken):
+            peer = p2p.table.learn(f"http://127.0.0.1:{10 + n}", source="gossip")
+            assert peer is not None
+            p2p.table.connected_ok(peer, 0, direction=Direction.OUTBOUND)
+        dials: list[str] = []
+
+        async def connect(peer: Peer) -> bool:
+            dials.append(peer.url)
+            return False
+
+        monkeypatch.setattr(p2p, "connect", connect)
+        orphan = mine_run(genesis_header(REGTEST), [[], []])[-1]
+        response = await api.client.post(
+            "/p2p/blocks", json=orphan.to_json(), headers={"X-Ailedger-Listen": STRANGER}
+        )
+        assert response.json()["status"] == "need-parents"
+        await asyncio.sleep(0.05)  # a dial is a task of its own: let it start
+        assert dials == ([STRANGER] if dialed else [])
+        assert p2p.table.count(Direction.OUTBOUND) == taken

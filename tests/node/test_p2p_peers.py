@@ -210,6 +210,7 @@ def test_to_dial_offers_only_as_many_addresses_as_free_outbound_slots() -> None:
     for peer in peers.to_dial(NOW)[:3]:
         peers.connected_ok(peer, NOW, direction=OUT)
     assert peers.count(OUT) == 3
+    assert peers.free_outbound() == 5
     offered = peers.to_dial(NOW)
     assert len(offered) == 5
     assert not any(peer.connected for peer in offered)
@@ -221,13 +222,17 @@ def test_no_dialing_once_the_outbound_slots_are_full() -> None:
         learned(peers, addr(n))
     assert len(dial_all(peers, NOW)) == 8
     assert peers.count(OUT) == 8
+    assert peers.free_outbound() == 0
     assert peers.to_dial(NOW) == []
     assert peers.to_dial(NOW + 10 * DISCOURAGE_MS) == []
+    peers.max_outbound = 5  # lowered below the connected count: still none free
+    assert peers.free_outbound() == 0
 
 
 def test_no_outbound_slots_means_no_dialing() -> None:
     peers = table(max_outbound=0)
     learned(peers, addr(1), source="seed")
+    assert peers.free_outbound() == 0
     assert peers.to_dial(NOW) == []
 
 

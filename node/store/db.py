@@ -89,7 +89,8 @@ class Database:
     def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> int:
         """Run one statement per row; returns the number of rows they changed in all.
 
-        For a few rows on a rare path: bulk writes go through ``execute_rows``.
+        For a few rows on a rare path (a disconnected block's digests): bulk writes go
+        through ``execute_rows``.
         """
         with self.lock:
             try:
@@ -106,9 +107,8 @@ class Database:
         afterwards, and while other threads are busy (signature checks, the event loop)
         each taking back can wait a whole switch interval. Row by row, that convoy made
         the chain worker's inserts of a synced run take 2.7 times their CPU time (7 times
-        for the transactions' texts). Chunks are
-        ``MAX_ROWS`` and then powers of two, so a few prepared statements (sqlite3 caches
-        them by text) serve every count.
+        for the transactions' texts). Chunks are ``MAX_ROWS`` and then powers of two, so a
+        few prepared statements (sqlite3 caches them by text) serve every count.
         """
         if not rows:
             return 0

@@ -365,6 +365,7 @@ class Store(Queries):
                     f"can only disconnect the tip {tip_hash} at {tip_height} (not genesis),"
                     f" not {block.hash}"
                 )
+            # Row by row: SQLite answers "(digest, txid, field) IN (VALUES ..)" with a scan.
             self._db.executemany(
                 "DELETE FROM digests WHERE digest = ? AND txid = ? AND field = ?",
                 [

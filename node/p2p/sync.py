@@ -232,7 +232,7 @@ class Sync:
     async def _connect_run(self, peer: Peer, blocks: list[Block], plan: BlockDownload) -> None:
         """Submit a fetched run; a block the chain refuses discourages its sender."""
         try:
-            results = await self.p2p.node.submit_blocks(blocks)
+            results = await self.p2p.node.submit_blocks(blocks, synced=True)
         except Exception:  # the node's own trouble (storage, shutdown): stop the download
             log.exception("p2p: storing %d synced blocks failed", len(blocks))
             plan.abandon()

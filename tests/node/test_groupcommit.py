@@ -190,3 +190,63 @@ async def test_cancelled_callers_do_not_stop_the_others_getting_their_results() 
     assert flush.calls == [[0], [1, 2, 3, 4]]
     async with asyncio.timeout(TIMEOUT_S):
         assert await commit.submit([5]) == answers(3, [5])
+
+
+# --- patient submissions (synced runs) -------------------------------------------------------
+
+LONG_LINGER_S = 60.0
+"""Far beyond TIMEOUT_S: a test that finishes did not wait out the linger."""
+
+
+async def test_patient_submissions_wait_to_fill_the_group_then_go_together() -> None:
+    flush = FakeFlush()
+    commit = GroupCommit(flush, name="test-flush", max_items=4, linger_s=LONG_LINGER_S)
+    one = asyncio.create_task(commit.submit([1, 2], patient=True))
+    await until(lambda: commit._queued() == 2)
+    for _ in range(10):
+        await asyncio.sleep(0)
+    assert flush.calls == []
+    two = asyncio.create_task(commit.submit([3, 4], patient=True))
+    assert await results([one, two]) == [answers(1, [1, 2]), answers(1, [3, 4])]
+    assert flush.calls == [[1, 2, 3, 4]]
+
+
+async def test_an_impatient_submission_ends_the_wait_at_once() -> None:
+    flush = FakeFlush()
+    commit = GroupCommit(flush, name="test-flush", max_items=100, linger_s=LONG_LINGER_S)
+    synced = asyncio.create_task(commit.submit([1, 2], patient=True))
+    await until(lambda: commit._queued() == 2)
+    relayed = asyncio.create_task(commit.submit([3]))
+    assert await results([synced, relayed]) == [answers(1, [1, 2]), answers(1, [3])]
+    assert flush.calls == [[1, 2, 3]]
+
+
+async def test_a_lone_patient_submission_goes_after_the_linger() -> None:
+    flush = FakeFlush()
+    commit = GroupCommit(flush, name="test-flush", max_items=100, linger_s=0.01)
+    async with asyncio.timeout(TIMEOUT_S):
+        assert await commit.submit([5], patient=True) == answers(1, [5])
+    assert flush.calls == [[5]]
+
+
+async def test_without_a_linger_patient_submissions_go_as_any_other() -> None:
+    flush = FakeFlush()
+    commit = group_commit(flush)
+    async with asyncio.timeout(TIMEOUT_S):
+        assert await commit.submit([6], patient=True) == answers(1, [6])
+
+
+@pytest.mark.parametrize("steps", [0, 10], ids=["before-it-ran", "while-lingering"])
+async def test_cancelling_the_flusher_cancels_its_waiting_callers(steps: int) -> None:
+    flush = FakeFlush()
+    commit = GroupCommit(flush, name="test-flush", max_items=100, linger_s=LONG_LINGER_S)
+    waiting = asyncio.create_task(commit.submit([1], patient=True))
+    await until(lambda: commit._queued() == 1)
+    for _ in range(steps):
+        await asyncio.sleep(0)
+    (flusher,) = [t for t in asyncio.all_tasks() if t.get_name() == "test-flush"]
+    flusher.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        async with asyncio.timeout(TIMEOUT_S):
+            await waiting
+    assert flush.calls == []

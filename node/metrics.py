@@ -36,7 +36,8 @@ class Metrics:
         )
         self.block_process_seconds = Histogram(
             "ailedger_block_process_seconds",
-            "Time to check, store and connect one submission: a block, or a synced run",
+            "Time to check, store and connect one submission: a block, or a synced run"
+            " (whose time includes its wait to share a fuller commit)",
             registry=r,
             buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
         )

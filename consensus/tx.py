@@ -33,7 +33,6 @@ revocations) live in ``consensus.ledger``.
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import json
 import math
@@ -42,14 +41,13 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Annotated, Any, Literal
 
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic_core import PydanticCustomError
 
 from consensus.encoding import MAX_SAFE_INTEGER, canonical_json, sha256_hex
 from consensus.errors import InvalidTx
-from consensus.keys import public_key_from_hex, public_key_hex
+from consensus.keys import public_key_hex, signature_problem
 from consensus.params import ConsensusParams
 
 __all__ = [
@@ -70,11 +68,14 @@ __all__ = [
     "ModelPayload",
     "RevocationPayload",
     "Transaction",
+    "bad_signature",
     "check_tx",
+    "check_tx_fields",
     "digest_of_bytes",
     "is_digest",
     "is_txid",
     "sign_tx",
+    "signature_job",
     "signing_message",
     "verify_signature",
 ]
@@ -462,31 +463,28 @@ def sign_tx(
     return Transaction.from_json({**body, "signature": signature})
 
 
-@functools.lru_cache(maxsize=4096)
-def _signer_key(signer: str) -> Ed25519PublicKey:
-    """The signer's key; ``verify`` itself refuses points off the curve, so skip that here."""
-    return public_key_from_hex(signer, check_on_curve=False)
-
-
 def verify_signature(tx: Transaction) -> None:
     """``bad-signature`` unless ``tx.signature`` is the signer's signature of its body.
 
     A signer that is not a valid, canonical, large-order Ed25519 point fails too.
     """
-    try:
-        key = _signer_key(tx.signer)
-    except InvalidTx as exc:
-        raise InvalidTx("bad-signature", exc.message, txid=tx.txid) from None
-    try:
-        key.verify(bytes.fromhex(tx.signature), signing_message(tx.body_bytes))
-    except (InvalidSignature, ValueError, TypeError):
-        raise InvalidTx(
-            "bad-signature", "signature does not verify for signer and body", txid=tx.txid
-        ) from None
+    problem = signature_problem(*signature_job(tx))
+    if problem is not None:
+        raise bad_signature(tx, problem)
 
 
-def check_tx(tx: Transaction, params: ConsensusParams) -> None:
-    """Context-free checks of a parsed transaction: network, size, then signature."""
+def signature_job(tx: Transaction) -> tuple[str, str, bytes]:
+    """What ``signature_problem`` checks for ``tx``: signer, signature, signed message."""
+    return tx.signer, tx.signature, signing_message(tx.body_bytes)
+
+
+def bad_signature(tx: Transaction, problem: str) -> InvalidTx:
+    """The rejection of ``tx`` for the ``problem`` that ``signature_problem`` found."""
+    return InvalidTx("bad-signature", problem, txid=tx.txid)
+
+
+def check_tx_fields(tx: Transaction, params: ConsensusParams) -> None:
+    """The context-free checks of ``check_tx`` that come before the signature."""
     if tx.network != params.network:
         raise InvalidTx(
             "wrong-network",
@@ -499,6 +497,11 @@ def check_tx(tx: Transaction, params: ConsensusParams) -> None:
             f"canonical size {tx.size} bytes exceeds {params.max_tx_bytes}",
             txid=tx.txid,
         )
+
+
+def check_tx(tx: Transaction, params: ConsensusParams) -> None:
+    """Context-free checks of a parsed transaction: network, size, then signature."""
+    check_tx_fields(tx, params)
     verify_signature(tx)
 
 

@@ -32,6 +32,7 @@ __all__ = [
     "check_header",
     "connect_block_ledger",
     "contextual_check_header",
+    "signatures_worth_checking",
 ]
 
 BLOCK_VERSION = 1
@@ -83,6 +84,19 @@ def check_block(
             raise InvalidBlock(
                 exc.code, f"transaction {tx.txid}: {exc.message}", txid=tx.txid
             ) from exc
+
+
+def signatures_worth_checking(block: Block, params: ConsensusParams) -> bool:
+    """False when ``check_block`` refuses the block before any signature (too many
+    transactions, or a header without its proof of work, which is cheap to check): then
+    checking its signatures first would be work a junk block makes us do for nothing."""
+    if len(block.transactions) > params.max_block_txs:
+        return False
+    try:
+        check_header(block.header, params)
+    except InvalidBlock:
+        return False
+    return True
 
 
 def contextual_check_header(

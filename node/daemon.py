@@ -24,15 +24,21 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from consensus.block import ZERO_HASH, Block
 from consensus.chain import Status
-from consensus.errors import InvalidBlock, InvalidTx, RejectError
+from consensus.errors import InvalidTx, RejectError
 from consensus.genesis import genesis_header
 from consensus.keys import private_key_from_pem, public_key_hex
 from consensus.merkle import merkle_root
 from consensus.params import ConsensusParams
 from consensus.pow import bits_to_target
-from consensus.tx import Transaction, check_tx
-from consensus.validation import check_header
+from consensus.tx import (
+    Transaction,
+    bad_signature,
+    check_tx_fields,
+    signature_job,
+)
+from consensus.validation import signatures_worth_checking
 from node.chainstate import BlockOutcome, BlockResult, ChainState, Reorg
+from node.checkpool import CheckPool
 from node.config import Settings
 from node.errors import MempoolFull, ShuttingDown
 from node.groupcommit import GroupCommit
@@ -51,7 +57,7 @@ T = TypeVar("T")
 TEMPLATE_REFRESH_S = 1.0
 """How soon a changed mempool reaches the miner (a new tip reaches it at once)."""
 HELD_RETRY_S = 5.0
-VERIFY_THREADS = max(2, os.cpu_count() or 2)
+CHECK_WORKERS = max(2, os.cpu_count() or 2)
 MAX_HELD_BLOCKS = 64
 MAX_TX_GROUP = 20_000
 MAX_BLOCK_GROUP = 256
@@ -95,9 +101,9 @@ class Node:
         self.block_listeners: list[BlockListener] = []
         self.tx_listeners: list[TxListener] = []
         self._writer = ThreadPoolExecutor(1, thread_name_prefix="chain")
-        # Ed25519 verification releases the GIL: signatures are checked on every core,
-        # before the chain worker sees the transactions.
-        self._verifier = ThreadPoolExecutor(VERIFY_THREADS, thread_name_prefix="verify")
+        # Signatures are checked (and synced blocks parsed) in worker processes, on every
+        # core, before the chain worker sees them (``node.checkpool`` says why).
+        self.checks = CheckPool(CHECK_WORKERS, self.params)
         self._readers: SimpleQueue[StoreReader] = SimpleQueue()
         self._all_readers: list[StoreReader] = []
         self._miner: Miner | None = None
@@ -127,6 +133,7 @@ class Node:
             self.miner_key = private_key_from_pem(self.settings.miner_key.read_bytes())
             self.miner_pub = public_key_hex(self.miner_key)
         await self.run(self._open)
+        await asyncio.get_running_loop().run_in_executor(None, self.checks.start)
         await self.p2p.start()
         self._tasks.append(asyncio.create_task(self._retry_held(), name="retry-held"))
         if self.settings.mine:
@@ -172,7 +179,7 @@ class Node:
         self._tasks.clear()
         await self.run(self._close)
         self._writer.shutdown(wait=True)
-        self._verifier.shutdown(wait=True)
+        await asyncio.get_running_loop().run_in_executor(None, self.checks.close)
 
     def _close(self) -> None:
         for reader in self._all_readers:
@@ -255,16 +262,14 @@ class Node:
         return results
 
     async def _check_txs(self, txs: list[Transaction]) -> list[InvalidTx | None]:
-        """``check_tx`` (network, size, signature) of each, spread over the verify threads."""
-        if not txs:
-            return []
-        loop = asyncio.get_running_loop()
-        size = -(-len(txs) // VERIFY_THREADS)
-        chunks = [txs[i : i + size] for i in range(0, len(txs), size)]
-        done = await asyncio.gather(
-            *(loop.run_in_executor(self._verifier, _check_each, c, self.params) for c in chunks)
-        )
-        return [failure for chunk in done for failure in chunk]
+        """``check_tx`` of each: network and size here, signatures in the workers."""
+        failures = [_field_failure(tx, self.params) for tx in txs]
+        pending = [i for i, failure in enumerate(failures) if failure is None]
+        problems = await self.checks.signature_problems([signature_job(txs[i]) for i in pending])
+        for i, problem in zip(pending, problems, strict=True):
+            if problem is not None:
+                failures[i] = bad_signature(txs[i], problem)
+        return failures
 
     async def _flush_txs(self, parsed: list[Transaction | TxResult]) -> list[TxResult]:
         return await self.run(self._accept_txs, parsed)
@@ -377,11 +382,7 @@ class Node:
             known_block = self.chain.tree.get(block.hash)
             if known_block is not None and known_block.status is not Status.HEADER:
                 continue
-            if len(block.transactions) > self.params.max_block_txs:
-                continue  # check_block refuses it before any signature
-            try:
-                check_header(block.header, self.params)
-            except InvalidBlock:
+            if not signatures_worth_checking(block, self.params):
                 continue
             for tx in block.transactions:
                 known = self.mempool.get(tx.txid)
@@ -520,14 +521,9 @@ def _txids(template: Template) -> frozenset[str]:
     return frozenset(tx.txid for tx in _payload_txs(template))
 
 
-def _check_each(txs: list[Transaction], params: ConsensusParams) -> list[InvalidTx | None]:
-    """``check_tx`` of each transaction: None, or why it fails (a verify thread)."""
-    failures: list[InvalidTx | None] = []
-    for tx in txs:
-        try:
-            check_tx(tx, params)
-        except InvalidTx as exc:
-            failures.append(exc)
-        else:
-            failures.append(None)
-    return failures
+def _field_failure(tx: Transaction, params: ConsensusParams) -> InvalidTx | None:
+    try:
+        check_tx_fields(tx, params)
+    except InvalidTx as exc:
+        return exc
+    return None

@@ -55,21 +55,57 @@ class PeerClient:
         params: Sequence[tuple[str, str]] = (),
         timeout: float | None = None,
     ) -> Any:
-        try:
-            kwargs: dict[str, Any] = {} if timeout is None else {"timeout": timeout}
-            query = httpx.QueryParams(list(params))
-            response = await self.http.request(method, url, json=json, params=query, **kwargs)
-        except httpx.HTTPError as exc:
-            raise PeerUnavailable(f"{method} {url}: {type(exc).__name__}: {exc}") from exc
+        """The peer's JSON answer; ``PeerRefused`` or ``PeerUnavailable`` if none."""
+        response = await self._request(method, url, json=json, params=params, timeout=timeout)
         try:
             body = response.json()
         except ValueError as exc:
             raise PeerUnavailable(f"{method} {url}: answer is not JSON") from exc
-        if response.status_code >= 500 and response.status_code != 503:
-            raise PeerUnavailable(f"{method} {url}: {response.status_code}")
-        if response.status_code >= 400:
-            error = body.get("error", {}) if isinstance(body, dict) else {}
-            raise PeerRefused(
-                response.status_code, str(error.get("code", "error")), str(error.get("message", ""))
-            )
+        _check_status(method, url, response, body)
         return body
+
+    async def fetch(
+        self,
+        url: str,
+        *,
+        params: Sequence[tuple[str, str]] = (),
+        timeout: float | None = None,
+    ) -> bytes:
+        """The raw body of a successful ``GET`` (for the caller to parse elsewhere)."""
+        response = await self._request("GET", url, params=params, timeout=timeout)
+        if response.is_success:
+            return response.content
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
+        _check_status("GET", url, response, body)
+        raise PeerUnavailable(f"GET {url}: {response.status_code}")
+
+    async def _request(
+        self,
+        method: str,
+        url: str,
+        *,
+        json: Any = None,
+        params: Sequence[tuple[str, str]] = (),
+        timeout: float | None = None,
+    ) -> httpx.Response:
+        try:
+            kwargs: dict[str, Any] = {} if timeout is None else {"timeout": timeout}
+            query = httpx.QueryParams(list(params))
+            return await self.http.request(method, url, json=json, params=query, **kwargs)
+        except httpx.HTTPError as exc:
+            raise PeerUnavailable(f"{method} {url}: {type(exc).__name__}: {exc}") from exc
+
+
+def _check_status(method: str, url: str, response: httpx.Response, body: Any) -> None:
+    """Map an error status: a server error is ``PeerUnavailable``, a refusal (4xx, or a
+    503 with its error body) is ``PeerRefused``."""
+    if response.status_code >= 500 and response.status_code != 503:
+        raise PeerUnavailable(f"{method} {url}: {response.status_code}")
+    if response.status_code >= 400:
+        error = body.get("error", {}) if isinstance(body, dict) else {}
+        raise PeerRefused(
+            response.status_code, str(error.get("code", "error")), str(error.get("message", ""))
+        )

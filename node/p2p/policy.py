@@ -46,13 +46,15 @@ class BlockDownload:
     The window is wide so that the chain takes big groups (one commit each) while the
     next runs arrive: 256 blocks gave 400 blocks/s in the join benchmark, 512 gave 490.
     It holds four of the chain's largest groups, so that runs waiting to fill one
-    (``node.daemon.SYNC_LINGER_S``) do not hold up the next requests.
+    (``node.daemon.SYNC_LINGER_S``) do not hold up the next requests. Four requests per
+    peer (``per_peer``): a request's slot stays taken until its run has been parsed and
+    its signatures checked, and with two the chain worker waited for blocks.
     """
 
     needed: list[str]
     window: int = 1024
     max_buffered: int = 64 << 20
-    per_peer: int = 32
+    per_peer: int = 64
     batch: int = MAX_FETCH_BLOCKS
     _pending: list[int] = field(init=False)
     """A heap of block indices: whatever comes back, the lowest goes out first."""

@@ -4,10 +4,11 @@ The node asks a peer for the headers after its block locator (tip, 10 back one b
 then doubling steps, genesis last), validates each run before any body is fetched, and
 then downloads the missing bodies of the chain that peer announced, from every connected
 peer that may have them (``policy.BlockDownload`` decides who gets asked what), in runs
-of up to 16 blocks per request (``GET /p2p/blocks?hash=..``). A fetched run goes to the
-chain without holding up the next request, and runs that arrive while the chain worker
-is busy are stored and connected together (``Node.submit_blocks``), one commit for
-hundreds of blocks. A peer that sends invalid data is discouraged; one that does not
+of up to 16 blocks per request (``GET /p2p/blocks?hash=..``). A fetched run is parsed
+and its signatures checked in the node's worker processes (``node.checkpool``), then
+goes to the chain without holding up the next request, and runs that arrive while the
+chain worker is busy are stored and connected together (``Node.submit_blocks``), one
+commit for hundreds of blocks. A peer that sends invalid data is discouraged; one that does not
 answer is replaced.
 """
 
@@ -17,10 +18,11 @@ import asyncio
 import logging
 from typing import TYPE_CHECKING, Any
 
-from consensus.block import Block, Header
+from consensus.block import Header
 from consensus.chain import Entry, Status
 from consensus.errors import BlockNotFound, InvalidBlock
 from node.chainstate import BlockOutcome
+from node.checkpool import BadRun, BlockRun
 from node.p2p.client import PeerRefused, PeerUnavailable
 from node.p2p.peers import Peer
 from node.p2p.policy import BlockDownload
@@ -181,7 +183,7 @@ class Sync:
                 await asyncio.sleep(0.02)
                 continue
             try:
-                blocks = await self._fetch_run(peer, hashes)
+                run = await self._fetch_run(peer, hashes)
             except PeerRefused as exc:
                 plan.failed(hashes)
                 log.info("p2p: %s refused blocks from %s: %s", peer.url, hashes[0], exc)
@@ -194,45 +196,38 @@ class Sync:
                 plan.failed(hashes)
                 self.p2p.discourage(peer, exc.reason)
                 return
-            for block in blocks:
+            for block in run.blocks:
                 plan.fetched(block.hash, sum(tx.size for tx in block.transactions))
-            plan.failed(hashes[len(blocks) :])
-            if not blocks:
+            plan.failed(hashes[len(run.blocks) :])
+            if not run.blocks:
                 log.info("p2p: %s does not have block %s", peer.url, hashes[0])
                 return
-            task = asyncio.create_task(self._connect_run(peer, blocks, plan))
+            task = asyncio.create_task(self._connect_run(peer, run, plan))
             connecting.add(task)
             task.add_done_callback(connecting.discard)
 
-    async def _fetch_run(self, peer: Peer, hashes: list[str]) -> list[Block]:
-        """The blocks ``hashes``, parsed and checked to be the ones asked for (the peer
-        may send a prefix of them)."""
+    async def _fetch_run(self, peer: Peer, hashes: list[str]) -> BlockRun:
+        """The blocks ``hashes`` (the peer may send a prefix of them), parsed and their
+        signatures checked in the node's worker processes."""
         assert self.p2p.client is not None
-        answer = await self.p2p.client.call(
-            "GET",
+        body = await self.p2p.client.fetch(
             f"{peer.url}/p2p/blocks",
             params=[("hash", h) for h in hashes],
             timeout=BLOCK_FETCH_TIMEOUT_S,
         )
-        objs = answer.get("blocks") if isinstance(answer, dict) else None
-        if not isinstance(objs, list) or len(objs) > len(hashes):
-            raise Misbehaved("malformed blocks answer")
-        blocks: list[Block] = []
-        for obj, block_hash in zip(objs, hashes, strict=False):
-            try:
-                block = Block.from_json(obj)
-            except InvalidBlock as exc:
-                raise Misbehaved(f"{exc.code}: {exc.message}") from exc
-            if block.hash != block_hash:
-                raise Misbehaved(f"asked for block {block_hash}, got {block.hash}")
-            peer.known_blocks.add(block_hash)
-            blocks.append(block)
-        return blocks
-
-    async def _connect_run(self, peer: Peer, blocks: list[Block], plan: BlockDownload) -> None:
-        """Submit a fetched run; a block the chain refuses discourages its sender."""
         try:
-            results = await self.p2p.node.submit_blocks(blocks, synced=True)
+            run = await self.p2p.node.checks.read_blocks(body, hashes)
+        except BadRun as exc:
+            raise Misbehaved(exc.reason) from exc
+        for block in run.blocks:
+            peer.known_blocks.add(block.hash)
+        return run
+
+    async def _connect_run(self, peer: Peer, run: BlockRun, plan: BlockDownload) -> None:
+        """Submit a fetched run; a block the chain refuses discourages its sender."""
+        blocks = run.blocks
+        try:
+            results = await self.p2p.node.submit_blocks(blocks, verified=run.verified, synced=True)
         except Exception:  # the node's own trouble (storage, shutdown): stop the download
             log.exception("p2p: storing %d synced blocks failed", len(blocks))
             plan.abandon()

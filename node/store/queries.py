@@ -99,6 +99,17 @@ class Queries:
             found.update(r[0] for r in self._db.all(sql, chunk))
         return found
 
+    def _count_in(self, table: str, hashes: Iterable[str]) -> int:
+        """How many of ``hashes`` (``_hashes_in`` counted): one row back, not one a hash.
+        Every row fetched is a GIL hand-off, and while the node syncs each can wait for
+        a busy thread's switch interval."""
+        count = 0
+        for chunk in _chunks(list(dict.fromkeys(hashes))):
+            sql = f"SELECT count(*) FROM {table} WHERE hash IN ({_marks(chunk)})"
+            row = self._db.one(sql, chunk)
+            count += row[0] if row is not None else 0
+        return count
+
     def has_block(self, block_hash: str) -> bool:
         return self._db.one("SELECT 1 FROM blocks WHERE hash = ?", (block_hash,)) is not None
 

@@ -275,10 +275,11 @@ class Store(Queries):
             fresh = list({b.hash: b for b in blocks if b.hash not in held}.values())
             if not fresh:
                 return
-            headers = self._hashes_in("headers", [b.hash for b in fresh])
-            for block in fresh:
-                if block.hash not in headers:
-                    raise StoreError(f"put_header before put_block for {block.hash}")
+            hashes = [b.hash for b in fresh]
+            if self._count_in("headers", hashes) != len(hashes):
+                headers = self._hashes_in("headers", hashes)
+                missing = next(h for h in hashes if h not in headers)
+                raise StoreError(f"put_header before put_block for {missing}")
             self._db.execute_rows(
                 "INSERT OR IGNORE INTO txs (txid, json) VALUES {rows}",
                 [(tx.txid, tx.leaf_bytes.decode()) for b in fresh for tx in b.transactions],

@@ -347,6 +347,15 @@ class Transaction:
     def __hash__(self) -> int:
         return hash(self.leaf_bytes)
 
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickled (a worker process sends parsed transactions back) with the fields and
+        ``leaf_bytes`` and ``txid`` as computed, but not the bytes cut from ``leaf_bytes``
+        again on demand: a third less to pickle and unpickle."""
+        state = dict(self.__dict__)
+        state.pop("body", None)
+        state.pop("body_bytes", None)
+        return state
+
     @cached_property
     def body(self) -> dict[str, Any]:
         """The transaction without its signature: what is signed and hashed."""

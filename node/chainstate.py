@@ -86,9 +86,11 @@ class Activation:
     invalid: dict[str, InvalidBlock] = field(default_factory=dict)
 
 
-FRESH_BLOCKS = 512
+FRESH_BLOCKS = 1024
 """Bodies kept in memory from their arrival until they connect: a synced run that
-arrives before its parents connects later without being read back from disk."""
+arrives before its parents connects later without being read back from disk (twice
+``node.daemon.MAX_BLOCK_GROUP``, so a whole group's bodies are still here when it
+connects)."""
 
 
 def header_work(header: Header) -> int:

@@ -60,9 +60,11 @@ HELD_RETRY_S = 5.0
 CHECK_WORKERS = max(2, os.cpu_count() or 2)
 MAX_HELD_BLOCKS = 64
 MAX_TX_GROUP = 20_000
-MAX_BLOCK_GROUP = 256
+MAX_BLOCK_GROUP = 512
 """Blocks stored and activated in one storage transaction, at most (a synced run's
-commit writes each changed page once, so bigger groups cost less per block)."""
+commit writes each changed page once, so bigger groups cost less per block: in a
+10,000-block join, 512 in place of 256 halved the bytes written and took 7% off the
+block phase)."""
 SYNC_LINGER_S = 0.3
 """How long a synced run may wait for others to fill its commit (``GroupCommit``): in
 a 10,000-block join, groups of 230 blocks in place of 75 wrote a third fewer bytes and

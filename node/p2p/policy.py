@@ -52,7 +52,7 @@ class BlockDownload:
     """
 
     needed: list[str]
-    window: int = 1024
+    window: int = 2048
     max_buffered: int = 64 << 20
     per_peer: int = 64
     batch: int = MAX_FETCH_BLOCKS

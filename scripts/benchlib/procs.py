@@ -63,8 +63,12 @@ class Server:
         return "\n".join(text[-lines:])
 
     def cpu_seconds(self) -> float | None:
-        """CPU seconds the server process (all its threads) has used so far."""
-        return process_cpu_seconds(self.process.pid)
+        """CPU seconds the server has used so far: its process (all threads) and its
+        child processes (a node checks signatures, and mines, in worker processes)."""
+        own = process_cpu_seconds(self.process.pid)
+        if own is None:
+            return None
+        return own + sum(filter(None, map(process_cpu_seconds, _children(self.process.pid))))
 
     def client(self, timeout: float = 60.0) -> httpx.Client:
         headers = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
@@ -78,6 +82,21 @@ def process_cpu_seconds(pid: int) -> float | None:
     except (OSError, IndexError):
         return None
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _children(pid: int) -> list[int]:
+    """The live child processes of ``pid`` (from Linux's /proc; none elsewhere)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+        if parent == pid:
+            found.append(int(entry.name))
+    return found
 
 
 def free_port() -> int:

@@ -6,6 +6,7 @@ import copy
 import dataclasses
 import hashlib
 import json
+import pickle
 from typing import Any
 
 import pytest
@@ -172,6 +173,20 @@ def test_hand_built_transaction_computes_its_own_bytes() -> None:
     assert built.leaf_bytes == tx.leaf_bytes
     assert built.txid == tx.txid
     verify_signature(built)
+
+
+def test_a_pickled_transaction_comes_back_whole_without_its_cut_bytes() -> None:
+    tx = make_tx(ALICE, "model", model_payload("m", metrics={"acc": 0.5}))
+    assert tx.txid  # computes body_bytes, as a signature check does
+    assert "body_bytes" in tx.__dict__
+    state = tx.__getstate__()
+    assert "body_bytes" not in state
+    assert state["leaf_bytes"] == tx.leaf_bytes and state["txid"] == tx.txid
+    again = pickle.loads(pickle.dumps(tx))
+    assert again == tx
+    assert "body_bytes" not in again.__dict__
+    assert again.body_bytes == tx.body_bytes
+    verify_signature(again)
 
 
 # --- top-level schema --------------------------------------------------------------------

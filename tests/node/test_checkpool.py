@@ -19,7 +19,13 @@ from consensus.merkle import merkle_root
 from consensus.params import DEVNET, REGTEST
 from consensus.pow import bits_to_target
 from consensus.tx import Transaction, signature_job
-from node.checkpool import BadRun, CheckPool, read_block_run, signature_problems
+from node.checkpool import (
+    INLINE_JOBS,
+    BadRun,
+    CheckPool,
+    read_block_run,
+    signature_problems,
+)
 from node.errors import ShuttingDown
 from node.miner import mine_once
 from tests.consensus.conftest import ALICE, BOB, dataset_payload, make_tx
@@ -190,9 +196,24 @@ async def test_a_killed_worker_costs_a_new_pool_not_an_answer(pool: CheckPool) -
     assert pool._pool is not None
     for pid in list(pool._pool._processes):
         os.kill(pid, signal.SIGKILL)
-    tx = make_tx(ALICE, "dataset", dataset_payload("after"))
-    assert await pool.signature_problems([signature_job(tx)]) == [None]
-    assert await pool.signature_problems([signature_job(forged(tx))]) != [None]
+    txs = [make_tx(ALICE, "dataset", dataset_payload(f"after{i}")) for i in range(3)]
+    jobs = [signature_job(tx) for tx in [txs[0], forged(txs[1]), txs[2]]]
+    assert len(jobs) > INLINE_JOBS  # so they go to the (dead) workers
+    problems = await pool.signature_problems(jobs)
+    assert [p is None for p in problems] == [True, False, True]
+    assert await pool.signature_problems(jobs) == problems  # and the new pool works on
+
+
+async def test_a_job_or_two_is_checked_without_a_round_trip(
+    pool: CheckPool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def no_workers(*args: object) -> None:
+        raise AssertionError("a worker was asked")
+
+    monkeypatch.setattr(pool, "_run", no_workers)
+    tx = make_tx(ALICE, "dataset", dataset_payload("inline"))
+    jobs = [signature_job(tx), signature_job(forged(tx))][:INLINE_JOBS]
+    assert [p is None for p in await pool.signature_problems(jobs)] == [True, False]
 
 
 async def test_a_closed_pool_refuses_work() -> None:

@@ -59,7 +59,7 @@ def test_a_request_carries_at_most_16_blocks_and_a_run_is_one_request() -> None:
     download = BlockDownload(span(0, 3))
     assert MAX_FETCH_BLOCKS == 16
     assert download.batch == MAX_FETCH_BLOCKS
-    assert (download.window, download.per_peer, download.max_buffered) == (1024, 64, 64 << 20)
+    assert (download.window, download.per_peer, download.max_buffered) == (2048, 64, 64 << 20)
     assert download.slots == 4
 
 

@@ -57,7 +57,9 @@ T = TypeVar("T")
 TEMPLATE_REFRESH_S = 1.0
 """How soon a changed mempool reaches the miner (a new tip reaches it at once)."""
 HELD_RETRY_S = 5.0
-CHECK_WORKERS = max(2, os.cpu_count() or 2)
+CHECK_WORKERS = min(8, max(2, len(os.sched_getaffinity(0))))
+"""Signature-check processes: one a core the node may run on, at least 2 and at most 8
+(each is a Python interpreter of its own, about 40 MB)."""
 MAX_HELD_BLOCKS = 64
 MAX_TX_GROUP = 20_000
 MAX_BLOCK_GROUP = 512
@@ -336,7 +338,7 @@ class Node:
         is busy are stored and activated together, in one storage transaction.
 
         ``verified`` (one set per block) names transactions whose signatures were checked
-        already, in these exact bytes; the others are checked here on the verify threads.
+        already, in these exact bytes; the others are checked here, in the worker processes.
         A ``synced`` run (downloaded while catching up) may wait up to ``SYNC_LINGER_S``
         for more runs to share its commit.
         """

@@ -104,7 +104,7 @@ class Database:
 
         Many rows go in one statement, not one statement each as ``executemany`` does:
         sqlite3 lets go of the GIL around every statement step and must take it back
-        afterwards, and while other threads are busy (signature checks, the event loop)
+        afterwards, and while other threads are busy (the event loop, the checkpointer)
         each taking back can wait a whole switch interval. Row by row, that convoy made
         the chain worker's inserts of a synced run take 2.7 times their CPU time (7 times
         for the transactions' texts). Chunks are ``MAX_ROWS`` and then powers of two, so a

@@ -19,6 +19,7 @@ from consensus.validation import (
     check_header,
     connect_block_ledger,
     contextual_check_header,
+    signatures_worth_checking,
 )
 from tests.consensus.conftest import (
     ALICE,
@@ -99,6 +100,16 @@ def test_header_checks() -> None:
     with pytest.raises(InvalidBlock) as info:
         check_header(mined(bits=0x2100FFFF).header, REGTEST)  # easier than pow_limit
     assert code_of(info) == "bad-diffbits"
+
+
+def test_signatures_are_worth_checking_only_where_check_block_would_reach_them() -> None:
+    txs = tuple(make_tx(ALICE, "dataset", dataset_payload(f"w{i}")) for i in range(3))
+    block = mined(txs)
+    assert signatures_worth_checking(block, REGTEST)
+    assert signatures_worth_checking(block, replace(REGTEST, max_block_txs=3))
+    assert not signatures_worth_checking(block, replace(REGTEST, max_block_txs=2))
+    assert not signatures_worth_checking(unmined(block), REGTEST)
+    assert not signatures_worth_checking(mined(txs, version=2), REGTEST)
 
 
 def test_size_limits() -> None:

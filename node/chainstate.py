@@ -158,27 +158,31 @@ class ChainState:
             raise run.failure
         return run.accepted[0]
 
-    def process_headers(self, headers: Iterable[Header]) -> HeaderRun:
+    def process_headers(self, headers: Iterable[Header], *, checked: bool = False) -> HeaderRun:
         """``process_header`` of each in order, up to the first that fails; the new ones
-        are stored with one statement (a synced run of 2000 is one write, not 2000)."""
+        are stored with one statement (a synced run of 2000 is one write, not 2000).
+        ``checked``: every one passed ``check_header`` already (in a worker process)."""
         run = HeaderRun()
         new: list[tuple[Header, Entry]] = []
         try:
             for header in headers:
-                run.accepted.append(self._accept_header(header, new))
+                run.accepted.append(self._accept_header(header, new, checked))
         except (InvalidBlock, BlockTooNew, BlockNotFound) as exc:
             run.failure = exc
         finally:
             self.store.put_headers([(h, e.chain_work, e.status, e.sequence) for h, e in new])
         return run
 
-    def _accept_header(self, header: Header, new: list[tuple[Header, Entry]]) -> Entry:
+    def _accept_header(
+        self, header: Header, new: list[tuple[Header, Entry]], checked: bool = False
+    ) -> Entry:
         known = self.tree.get(header.hash)
         if known is not None:
             if known.status is Status.INVALID:
                 raise InvalidBlock("duplicate-invalid", f"block {header.hash} is known invalid")
             return known
-        check_header(header, self.params)
+        if not checked:
+            check_header(header, self.params)
         parent = self.tree.get(header.prev_hash)
         if parent is None:
             raise BlockNotFound(f"parent {header.prev_hash} of {header.hash} is unknown")

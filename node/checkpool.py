@@ -31,15 +31,23 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from consensus.block import Block
+from consensus.block import Block, Header
 from consensus.errors import InvalidBlock, InvalidTx
 from consensus.keys import signature_problem
 from consensus.params import ConsensusParams
 from consensus.tx import check_tx
-from consensus.validation import signatures_worth_checking
+from consensus.validation import check_header, signatures_worth_checking
 from node.errors import ShuttingDown
 
-__all__ = ["BadRun", "BlockRun", "CheckPool", "read_block_run", "signature_problems"]
+__all__ = [
+    "BadRun",
+    "BlockRun",
+    "CheckPool",
+    "HeaderBatch",
+    "read_block_run",
+    "read_header_run",
+    "signature_problems",
+]
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -73,6 +81,16 @@ class BlockRun:
     verified: list[frozenset[str]]
 
 
+@dataclass(frozen=True)
+class HeaderBatch:
+    """A peer's run of headers, parsed and linked; the first ``checked`` passed
+    ``check_header``, and ``failure`` says why the next one did not (if one did not)."""
+
+    headers: list[Header]
+    checked: int
+    failure: str | None = None
+
+
 def signature_problems(jobs: Sequence[SignatureJob]) -> list[str | None]:
     """``signature_problem`` of each job (in a worker)."""
     return [signature_problem(*job) for job in jobs]
@@ -100,6 +118,30 @@ def read_block_run(body: bytes, hashes: Sequence[str], params: ConsensusParams) 
             raise BadRun(f"asked for block {block_hash}, got {block.hash}")
         blocks.append(block)
     return BlockRun(blocks, [_passing(block, params) for block in blocks])
+
+
+def read_header_run(hexes: Sequence[Any], params: ConsensusParams) -> HeaderBatch:
+    """Parse the headers of an answer to ``POST /p2p/headers`` (in a worker): each must
+    be a header in hex and follow the one before it, or the run is a ``BadRun`` (and
+    none of it is used); then ``check_header`` (version, proof of work) of each, up to the
+    first that fails: the headers before that one are still good to use."""
+    headers: list[Header] = []
+    for text in hexes:
+        if not isinstance(text, str):
+            raise BadRun("header is not a hex string")
+        try:
+            header = Header.from_hex(text)
+        except InvalidBlock as exc:
+            raise BadRun(f"{exc.code}: {exc.message}") from None
+        if headers and header.prev_hash != headers[-1].hash:
+            raise BadRun("non-connecting headers: the run is not a chain")
+        headers.append(header)
+    for position, header in enumerate(headers):
+        try:
+            check_header(header, params)
+        except InvalidBlock as exc:
+            return HeaderBatch(headers, position, f"invalid header {header.hash}: {exc.code}")
+    return HeaderBatch(headers, len(headers))
 
 
 def _passing(block: Block, params: ConsensusParams) -> frozenset[str]:
@@ -159,6 +201,10 @@ class CheckPool:
     async def read_blocks(self, body: bytes, hashes: Sequence[str]) -> BlockRun:
         """``read_block_run`` in a worker; raises ``BadRun``."""
         return await self._run(read_block_run, body, hashes, self.params)
+
+    async def read_headers(self, hexes: Sequence[Any]) -> HeaderBatch:
+        """``read_header_run`` in a worker; raises ``BadRun``."""
+        return await self._run(read_header_run, hexes, self.params)
 
     async def _run(self, fn: Callable[..., T], *args: Any) -> T:
         loop = asyncio.get_running_loop()

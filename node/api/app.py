@@ -6,6 +6,7 @@ a test process can run several apps side by side.
 
 from __future__ import annotations
 
+import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -22,12 +23,23 @@ from node.version import VERSION
 __all__ = ["create_app"]
 
 
-def create_app(settings: Settings, *, node: Node | None = None) -> FastAPI:
+def create_app(
+    settings: Settings, *, node: Node | None = None, freeze_heap: bool = False
+) -> FastAPI:
+    """``freeze_heap``: once the node has started, move every object then alive out of
+    the garbage collector's sight (``gc.freeze``), for a process that runs only this
+    app. The modules, the app and the loaded header tree live as long as the process,
+    and each full collection walked all of them: while a node synced 10,000 headers,
+    collections held up a run for up to 170 ms, and the headers phase took 0.48-0.60 s
+    with the heap frozen against 0.69-0.87 s without."""
     node = node or Node(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await node.start()
+        if freeze_heap:
+            gc.collect()  # what is garbage now is collected, not frozen
+            gc.freeze()
         try:
             yield
         finally:

@@ -22,7 +22,7 @@ from consensus.block import Header
 from consensus.chain import Entry, Status
 from consensus.errors import BlockNotFound, InvalidBlock
 from node.chainstate import BlockOutcome
-from node.checkpool import BadRun, BlockRun
+from node.checkpool import BadRun, BlockRun, HeaderBatch
 from node.p2p.client import PeerRefused, PeerUnavailable
 from node.p2p.peers import Peer
 from node.p2p.policy import BlockDownload
@@ -69,25 +69,58 @@ class Sync:
     async def _sync_headers(self, peer: Peer) -> Entry | None:
         """Fetch and accept the peer's headers past our tip; the last one accepted.
 
-        After a full run the next request goes out at once, located by the run's last
-        header, so that the peer serves run k+1 while this node checks run k."""
+        Runs are fetched and parsed (``_fetch_header_runs``) while the chain worker
+        accepts the one before: the peer serves run k+2 and a worker process parses run
+        k+1 while this node adds run k to its tree."""
         chain = self.p2p.node.chain
         locator = await self.p2p.node.run(chain.tree.locator, chain.tip)
-        request = asyncio.ensure_future(self._headers_after(peer, locator))
+        runs: asyncio.Queue[HeaderBatch | Exception | None] = asyncio.Queue(maxsize=1)
+        fetcher = asyncio.create_task(self._fetch_header_runs(peer, locator, runs))
         last: Entry | None = None
+        try:
+            while True:
+                batch = await runs.get()
+                if batch is None:
+                    return last
+                if isinstance(batch, Exception):
+                    raise batch
+                accepted = await self.p2p.node.run(self._accept_header_run, batch)
+                last = accepted or last
+                if accepted is None or accepted.hash != batch.headers[-1].hash:
+                    return last  # a too-new header: the rest waits
+        finally:
+            _discard(fetcher)
+
+    async def _fetch_header_runs(
+        self,
+        peer: Peer,
+        locator: list[str],
+        runs: asyncio.Queue[HeaderBatch | Exception | None],
+    ) -> None:
+        """Put the peer's runs of headers on ``runs``, parsed, then None (or the failure).
+
+        After a full run the next request goes out at once, located by the run's last
+        header, before the run is parsed; ``runs`` holds one run, so at most one more
+        is fetched and parsed ahead of the chain."""
+        request = asyncio.ensure_future(self._headers_after(peer, locator))
         try:
             while True:
                 hexes = await request
                 if not hexes:
-                    return last
-                full = len(hexes) == MAX_HEADERS
-                ahead = _last_hash(hexes) if full else None
+                    break
+                ahead = _last_hash(hexes) if len(hexes) == MAX_HEADERS else None
                 if ahead is not None:
                     request = asyncio.ensure_future(self._headers_after(peer, [ahead]))
-                accepted = await self.p2p.node.run(self._accept_header_run, hexes)
-                last = accepted or last
-                if accepted is None or ahead is None or accepted.hash != ahead:
-                    return last  # the end, or a too-new header: the rest waits
+                try:
+                    batch = await self.p2p.node.checks.read_headers(hexes)
+                except BadRun as exc:
+                    raise Misbehaved(exc.reason) from exc
+                await runs.put(batch)
+                if ahead is None:
+                    break
+            await runs.put(None)
+        except Exception as exc:  # the sync decides what the peer's failure means
+            await runs.put(exc)
         finally:
             _discard(request)
 
@@ -101,38 +134,31 @@ class Sync:
             raise Misbehaved("malformed headers answer")
         return hexes
 
-    def _accept_header_run(self, hexes: list[Any]) -> Entry | None:
+    def _accept_header_run(self, batch: HeaderBatch) -> Entry | None:
         """The whole run in one storage transaction (what passed is kept on a failure)."""
         failure: Misbehaved | None = None
         with self.p2p.node.store.transaction(fsync=False):
             try:
-                last = self._accept_headers(hexes)
+                last = self._accept_headers(batch)
             except Misbehaved as exc:  # commit what the tree already holds, then punish
                 failure, last = exc, None
         if failure is not None:
             raise failure
         return last
 
-    def _accept_headers(self, hexes: list[Any]) -> Entry | None:
-        """Validate and add a run of headers (chain worker). None: stop here (too new)."""
-        headers: list[Header] = []
-        for text in hexes:
-            if not isinstance(text, str):
-                raise Misbehaved("header is not a hex string")
-            try:
-                header = Header.from_hex(text)
-            except InvalidBlock as exc:
-                raise Misbehaved(f"{exc.code}: {exc.message}") from exc
-            if headers and header.prev_hash != headers[-1].hash:
-                raise Misbehaved("non-connecting headers: the run is not a chain")
-            headers.append(header)
-        run = self.p2p.node.chain.process_headers(headers)
+    def _accept_headers(self, batch: HeaderBatch) -> Entry | None:
+        """Add a run of headers, parsed and checked on their own in a worker (chain
+        worker). None: stop here (too new)."""
+        checked = batch.headers[: batch.checked]
+        run = self.p2p.node.chain.process_headers(checked, checked=True)
         last = run.accepted[-1] if run.accepted else None
         if isinstance(run.failure, BlockNotFound):
             raise Misbehaved("non-connecting headers: unknown parent") from run.failure
         if isinstance(run.failure, InvalidBlock):
-            bad = headers[len(run.accepted)].hash
+            bad = checked[len(run.accepted)].hash
             raise Misbehaved(f"invalid header {bad}: {run.failure.code}") from run.failure
+        if run.failure is None and batch.failure is not None:
+            raise Misbehaved(batch.failure)
         return last  # a too-new header (not misbehaviour) stops the run here
 
     def _blocks_to_fetch(self, target: Entry) -> list[str]:

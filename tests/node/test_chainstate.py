@@ -11,6 +11,7 @@ from __future__ import annotations
 import itertools
 import tempfile
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -472,6 +473,21 @@ def test_a_header_run_stops_at_the_first_bad_header(chain: ChainState, code: str
     ]
     assert bad.hash not in chain.tree
     assert after.hash not in chain.tree
+
+
+def test_a_checked_run_skips_only_the_context_free_checks(chain: ChainState) -> None:
+    """``checked=True`` trusts the caller with ``check_header`` (a worker ran it), and
+    nothing else: a header off its parent's context still fails."""
+    good = mine(GENESIS.header)
+    unsolved = with_bad_pow(mine(good.header))
+    assert chain.process_headers([good.header, unsolved.header]).failure is not None
+    run = chain.process_headers([good.header, unsolved.header], checked=True)
+    assert run.failure is None
+    assert [e.hash for e in run.accepted] == [good.hash, unsolved.hash]
+    wrong_height = replace(mine(unsolved.header).header, height=99)
+    run = chain.process_headers([wrong_height], checked=True)
+    assert isinstance(run.failure, InvalidBlock)
+    assert run.failure.code == "bad-height"
 
 
 def test_a_header_run_from_an_unknown_parent_stores_nothing(chain: ChainState) -> None:

@@ -56,7 +56,7 @@ class PeerClient:
         timeout: float | None = None,
     ) -> Any:
         """The peer's JSON answer; ``PeerRefused`` or ``PeerUnavailable`` if none."""
-        response = await self._request(method, url, json=json, params=params, timeout=timeout)
+        response = await self._request(method, url, json, params, timeout)
         try:
             body = response.json()
         except ValueError as exc:
@@ -72,7 +72,7 @@ class PeerClient:
         timeout: float | None = None,
     ) -> bytes:
         """The raw body of a successful ``GET`` (for the caller to parse elsewhere)."""
-        response = await self._request("GET", url, params=params, timeout=timeout)
+        response = await self._request("GET", url, None, params, timeout)
         if response.is_success:
             return response.content
         try:
@@ -86,10 +86,9 @@ class PeerClient:
         self,
         method: str,
         url: str,
-        *,
-        json: Any = None,
-        params: Sequence[tuple[str, str]] = (),
-        timeout: float | None = None,
+        json: Any,
+        params: Sequence[tuple[str, str]],
+        timeout: float | None,
     ) -> httpx.Response:
         try:
             kwargs: dict[str, Any] = {} if timeout is None else {"timeout": timeout}

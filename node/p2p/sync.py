@@ -8,8 +8,8 @@ of up to 16 blocks per request (``GET /p2p/blocks?hash=..``). A fetched run is p
 and its signatures checked in the node's worker processes (``node.checkpool``), then
 goes to the chain without holding up the next request, and runs that arrive while the
 chain worker is busy are stored and connected together (``Node.submit_blocks``), one
-commit for hundreds of blocks. A peer that sends invalid data is discouraged; one that does not
-answer is replaced.
+commit for hundreds of blocks. A peer that sends invalid data is discouraged; one that
+does not answer is replaced.
 """
 
 from __future__ import annotations
@@ -147,8 +147,8 @@ class Sync:
         return last
 
     def _accept_headers(self, batch: HeaderBatch) -> Entry | None:
-        """Add a run of headers, parsed and checked on their own in a worker (chain
-        worker). None: stop here (too new)."""
+        """Add a run of headers that a worker parsed and checked on their own (on the
+        chain worker). None: stop here (too new)."""
         checked = batch.headers[: batch.checked]
         run = self.p2p.node.chain.process_headers(checked, checked=True)
         last = run.accepted[-1] if run.accepted else None

@@ -38,7 +38,7 @@ def run(settings: Settings) -> None:
     except (StoreError, ValueError, OSError) as exc:
         logging.getLogger("ailedger").error("cannot start: %s", exc)
         raise SystemExit(2) from None
-    app = create_app(settings, freeze_heap=True)
+    app = create_app(settings, tune_gc=True)
     uvicorn.run(
         app,
         host=settings.host,

@@ -13,7 +13,7 @@ from consensus.block import Header
 from consensus.encoding import canonical_json
 from consensus.merkle import verify_inclusion
 from consensus.tx import SIGNING_DOMAIN, Transaction
-from node.api import create_app
+from node.api.app import GC_THRESHOLDS, create_app
 from tests.consensus.conftest import (
     ALICE,
     ALICE_HEX,
@@ -364,13 +364,16 @@ async def test_openapi_documents_every_path(api: Api) -> None:
     assert "signature" in json.dumps(body)
 
 
-async def test_a_node_process_freezes_its_heap_once_started(tmp_path: Path) -> None:
-    app = create_app(regtest_settings(tmp_path), freeze_heap=True)
+async def test_a_node_process_tunes_its_garbage_collector_once_started(tmp_path: Path) -> None:
+    app = create_app(regtest_settings(tmp_path), tune_gc=True)
     assert gc.get_freeze_count() == 0
+    thresholds = gc.get_threshold()
     try:
         async with app.router.lifespan_context(app):
             assert gc.get_freeze_count() > 0
             node = app.state.node  # started, then frozen: out of the collector's sight
             assert not any(obj is node for obj in gc.get_objects())
-    finally:
-        gc.unfreeze()  # a test process runs many apps: let it collect again
+            assert gc.get_threshold() == GC_THRESHOLDS
+    finally:  # a test process runs many apps: let it collect as before
+        gc.unfreeze()
+        gc.set_threshold(*thresholds)

@@ -175,11 +175,12 @@ class CheckPool:
         self._closed = False
 
     def start(self) -> None:
-        """Spawn the workers and wait until each has answered once (blocking: call it off
-        the event loop), so that the first real work does not pay for the spawning."""
+        """Spawn the workers (off the event loop: it forks and execs). They start up in the
+        background, about half a second, which the node does not wait for: work sent
+        before then waits for them."""
         self._pool = self._new_pool()
-        for future in [self._pool.submit(signature_problems, []) for _ in range(self.workers)]:
-            future.result()
+        for _ in range(self.workers):
+            self._pool.submit(signature_problems, [])  # each submission spawns one
 
     def close(self) -> None:
         """Stop the workers; work still queued is cancelled. Idempotent."""

@@ -67,7 +67,8 @@ WORKER_NICE = 10
 
 
 class BadRun(Exception):
-    """A peer's run of blocks is malformed, or not the blocks asked for: ``reason``."""
+    """A peer's run of blocks or headers is malformed, or not what was asked for:
+    ``reason``."""
 
     def __init__(self, reason: str) -> None:
         self.reason = reason

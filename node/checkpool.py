@@ -15,8 +15,9 @@ raw body of a peer's run of blocks, a run of headers in hex) and send back answe
 priority than the node: the chain worker, which connects blocks one group at a time, is
 what a sync waits for, and it should have a core whenever it can use one (a 10,000-block
 join took 33 s so, against 35-37 s at the same priority). A worker that dies (killed,
-out of memory) breaks the pool; the pool is then replaced and the work done again, so a
-lost worker costs time, never a wrong answer.
+out of memory) breaks the pool; the pool is then replaced and the work done again (in
+this process until the new pool answers), so a lost worker costs time, never a wrong
+answer.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ import json
 import logging
 import multiprocessing
 import os
+import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -171,25 +173,27 @@ class CheckPool:
             raise ValueError(f"workers must be >= 1, got {workers}")
         self.workers = workers
         self.params = params
-        self._context = multiprocessing.get_context("spawn")
+        self._context = multiprocessing.get_context("forkserver")
+        self._context.set_forkserver_preload([__name__])
         self._pool: ProcessPoolExecutor | None = None
+        self._ready: ProcessPoolExecutor | None = None
+        """The pool once its first worker answered; until then, work runs in this process."""
         self._closed = False
 
     def start(self) -> None:
-        """Spawn the workers (off the event loop: it forks and execs). They start up in the
-        background, about half a second, which the node does not wait for: work sent
-        before then waits for them. Spawned by the first work instead, they would hold up
-        the first runs of a join by that half second; started at once, they cost nodes
-        started together some CPU (three mining nodes: /healthz in 4.3-5.1 s, against
-        3.5-3.9 s with lazy workers and 2.9-3.9 s with no workers)."""
+        """Start the workers, in the background: the node does not wait for them.
+
+        They are forked by a fork server, one process that imports the checks once for
+        all of them (spawned, each worker imported them itself: 0.3 s of CPU apiece while
+        the node was starting). Until the first worker answers, work runs in this process
+        on a thread: a join's first runs of headers would otherwise wait that long for it,
+        and a node started with nothing to do never waits at all."""
         self._pool = self._new_pool()
-        for _ in range(self.workers):
-            self._pool.submit(signature_problems, [])  # each submission spawns one
 
     def close(self) -> None:
         """Stop the workers; work still queued is cancelled. Idempotent."""
         self._closed = True
-        pool, self._pool = self._pool, None
+        pool, self._pool, self._ready = self._pool, None, None
         if pool is not None:
             pool.shutdown(wait=True, cancel_futures=True)
 
@@ -213,13 +217,16 @@ class CheckPool:
         return await self._run(read_header_run, hexes, self.params)
 
     async def _run(self, fn: Callable[..., T], *args: Any) -> T:
-        loop = asyncio.get_running_loop()
         pool = self._running_pool()
+        if pool is not self._ready:
+            return await asyncio.to_thread(fn, *args)
+        loop = asyncio.get_running_loop()
         try:
             return await loop.run_in_executor(pool, fn, *args)
         except BrokenProcessPool:
             log.warning("a check worker died: starting new ones")
-            return await loop.run_in_executor(self._replace(pool), fn, *args)
+            self._replace(pool)
+            return await asyncio.to_thread(fn, *args)
 
     def _running_pool(self) -> Executor:
         if self._closed:
@@ -228,14 +235,30 @@ class CheckPool:
             raise RuntimeError("CheckPool.start() was not called")
         return self._pool
 
-    def _replace(self, broken: Executor) -> Executor:
-        """A working pool in place of ``broken`` (once, however many callers saw it)."""
+    def _replace(self, broken: Executor) -> None:
+        """Start a new pool in place of ``broken`` (once, however many callers saw it)."""
         if self._pool is broken:
             broken.shutdown(wait=False, cancel_futures=True)
-            self._pool = self._new_pool()
-        return self._running_pool()
+            self._pool, self._ready = self._new_pool(), None
 
     def _new_pool(self) -> ProcessPoolExecutor:
-        return ProcessPoolExecutor(
+        """A pool whose first worker starts on a thread of its own; it is ``_ready`` once
+        that one has answered. The rest are forked as work finds the others busy, in
+        milliseconds once the fork server is up."""
+        pool = ProcessPoolExecutor(
             self.workers, mp_context=self._context, initializer=_lower_priority
         )
+        threading.Thread(
+            target=self._warm_up, args=(pool,), name="check-warm-up", daemon=True
+        ).start()
+        return pool
+
+    def _warm_up(self, pool: ProcessPoolExecutor) -> None:
+        try:
+            pool.submit(signature_problems, []).result()
+        except Exception as exc:
+            if self._pool is pool:  # else closed or replaced meanwhile: never used
+                log.warning("check workers did not start (%s): checks run in the node", exc)
+            return
+        if self._pool is pool:
+            self._ready = pool

@@ -137,7 +137,7 @@ class Node:
             self.miner_key = private_key_from_pem(self.settings.miner_key.read_bytes())
             self.miner_pub = public_key_hex(self.miner_key)
         await self.run(self._open)
-        await asyncio.get_running_loop().run_in_executor(None, self.checks.start)
+        self.checks.start()
         await self.p2p.start()
         self._tasks.append(asyncio.create_task(self._retry_held(), name="retry-held"))
         if self.settings.mine:

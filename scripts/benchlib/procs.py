@@ -64,11 +64,11 @@ class Server:
 
     def cpu_seconds(self) -> float | None:
         """CPU seconds the server has used so far: its process (all threads) and its
-        child processes (a node checks signatures, and mines, in worker processes)."""
+        descendants (a node checks signatures, and mines, in worker processes)."""
         own = process_cpu_seconds(self.process.pid)
         if own is None:
             return None
-        return own + sum(filter(None, map(process_cpu_seconds, _children(self.process.pid))))
+        return own + sum(filter(None, map(process_cpu_seconds, _descendants(self.process.pid))))
 
     def client(self, timeout: float = 60.0) -> httpx.Client:
         headers = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
@@ -91,15 +91,19 @@ def process_cpu_seconds(pid: int) -> float | None:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def _children(pid: int) -> list[int]:
-    """The live child processes of ``pid`` (from Linux's /proc; none elsewhere)."""
-    found = []
+def _descendants(pid: int) -> list[int]:
+    """The live descendants of ``pid``: a node's check workers are the children of its
+    fork server (from Linux's /proc; none elsewhere)."""
+    parents: dict[int, list[int]] = {}
     for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        fields = _stat_fields(entry.name)
-        if fields is not None and fields[1] == str(pid):
-            found.append(int(entry.name))
+        fields = _stat_fields(entry.name) if entry.name.isdigit() else None
+        if fields is not None:
+            parents.setdefault(int(fields[1]), []).append(int(entry.name))
+    found, todo = [], [pid]
+    while todo:
+        children = parents.get(todo.pop(), [])
+        found += children
+        todo += children
     return found
 
 

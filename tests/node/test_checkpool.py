@@ -8,7 +8,9 @@ import os
 import signal
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import replace
+from typing import Any
 
 import pytest
 
@@ -19,6 +21,7 @@ from consensus.merkle import merkle_root
 from consensus.params import DEVNET, REGTEST
 from consensus.pow import bits_to_target
 from consensus.tx import Transaction, signature_job
+from node import checkpool
 from node.checkpool import (
     INLINE_JOBS,
     BadRun,
@@ -186,11 +189,20 @@ def test_signature_problems_answer_like_signature_problem(chain: list[Block]) ->
 # --- in worker processes --------------------------------------------------------------------
 
 
+async def until_ready(checks: CheckPool) -> None:
+    """Wait for the first worker to answer; work sent before then runs in this process."""
+    deadline = time.monotonic() + 30
+    while checks._ready is None or checks._ready is not checks._pool:
+        assert time.monotonic() < deadline, "the check workers did not start in 30 s"
+        await asyncio.sleep(0.02)
+
+
 @pytest.fixture
 async def pool() -> AsyncIterator[CheckPool]:
     checks = CheckPool(2, REGTEST)
     checks.start()
     try:
+        await until_ready(checks)
         yield checks
     finally:
         checks.close()
@@ -221,15 +233,53 @@ async def test_the_pool_reads_header_runs(pool: CheckPool, chain: list[Block]) -
         await pool.read_headers(hexes[::-1])
 
 
+async def test_work_runs_in_the_workers_once_they_answer(pool: CheckPool) -> None:
+    assert await pool._run(os.getpid) != os.getpid()
+
+
+async def test_work_runs_in_this_process_until_a_worker_answers(
+    monkeypatch: pytest.MonkeyPatch, chain: list[Block]
+) -> None:
+    monkeypatch.setattr(CheckPool, "_warm_up", lambda self, pool: None)  # never ready
+    checks = CheckPool(2, REGTEST)
+    checks.start()
+    try:
+        assert await checks._run(os.getpid) == os.getpid()
+        hexes = [b.header.raw.hex() for b in chain]
+        assert await checks.read_headers(hexes) == read_header_run(hexes, REGTEST)
+        assert checks._pool is not None and not checks._pool._processes  # none was started
+    finally:
+        checks.close()
+
+
+class _WorkersDie(ProcessPoolExecutor):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **{**kwargs, "initializer": os.abort})
+
+
+async def test_workers_that_cannot_start_leave_the_checks_to_this_process(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setattr(checkpool, "ProcessPoolExecutor", _WorkersDie)
+    checks = CheckPool(1, REGTEST)
+    checks.start()
+    try:
+        deadline = time.monotonic() + 30
+        while "did not start" not in caplog.text:
+            assert time.monotonic() < deadline, "no warning in 30 s"
+            await asyncio.sleep(0.02)
+        assert checks._ready is None
+        assert await checks._run(os.getpid) == os.getpid()
+    finally:
+        checks.close()
+
+
 async def test_workers_run_at_a_lower_priority(pool: CheckPool) -> None:
+    # Two jobs at once: each worker is started when work finds the others busy.
+    await asyncio.gather(*(pool._run(time.sleep, 0.2) for _ in range(2)))
     workers = list(pool._pool._processes) if pool._pool is not None else []
     assert len(workers) == 2
     lower = min(os.getpriority(os.PRIO_PROCESS, 0) + 10, 19)
-    deadline = time.monotonic() + 10  # a worker the warm-up did not need may start later
-    while time.monotonic() < deadline:
-        if all(os.getpriority(os.PRIO_PROCESS, pid) == lower for pid in workers):
-            return
-        await asyncio.sleep(0.05)
     assert [os.getpriority(os.PRIO_PROCESS, pid) for pid in workers] == [lower, lower]
 
 
@@ -242,7 +292,9 @@ async def test_a_killed_worker_costs_a_new_pool_not_an_answer(pool: CheckPool) -
     assert len(jobs) > INLINE_JOBS  # so they go to the (dead) workers
     problems = await pool.signature_problems(jobs)
     assert [p is None for p in problems] == [True, False, True]
-    assert await pool.signature_problems(jobs) == problems  # and the new pool works on
+    await until_ready(pool)  # a new pool, whose workers answer in turn
+    assert await pool._run(os.getpid) != os.getpid()
+    assert await pool.signature_problems(jobs) == problems
 
 
 async def test_a_job_or_two_is_checked_without_a_round_trip(

@@ -5,7 +5,7 @@ A transaction is a JSON object with exactly these fields::
     version    int  1
     network    str  the network name, 1..128 characters (``check_tx`` compares it)
     kind       str  dataset | model | inference | attestation | revocation
-    payload    obj  kind-specific; the pydantic models below state its fields
+    payload    obj  kind-specific: ``consensus.payloads`` states its fields
     signer     str  raw Ed25519 public key, 64 lowercase hex
     nonce      int  0 <= nonce < 2**53
     timestamp  int  client time in ms since the epoch, 0 <= t < 2**53
@@ -15,12 +15,12 @@ Context-free rules, with their reject codes:
 
 - ``bad-tx-schema``: exact key sets at the top level and in every payload object; strict
   JSON types (a bool is not an int, nor is a float; null is no value for a named field);
-  strings non-empty and bounded; lists at most 64 entries; digests ``sha256:<64 hex>``;
-  references are txids (64 lowercase hex).
+  the payload's rules are in ``consensus.payloads``.
 - ``bad-json``: the transaction has an RFC 8785 form: every number is I-JSON (no NaN or
   infinity; a number written as an integer, e.g. the float 2.0**53 that RFC 8785 writes
   as 9007199254740992, lies within +-(2**53 - 1)), strings are valid Unicode, and JSON
-  containers nest at most ``MAX_JSON_DEPTH`` deep (the transaction object is depth 1).
+  containers nest at most ``consensus.encoding.MAX_JSON_DEPTH`` deep (the transaction
+  object is depth 1).
 - ``tx-too-large``: ``len(leaf_bytes) <= MAX_TX_BYTES`` (and ``<= params.max_tx_bytes``).
 - ``bad-signature``: Ed25519 over ``SIGNING_DOMAIN + body_bytes`` by a valid ``signer``.
 - ``wrong-network``: ``network == params.network``.
@@ -35,38 +35,23 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import re
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Annotated, Any, Literal
+from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
-from pydantic_core import PydanticCustomError
 
-from consensus.encoding import MAX_SAFE_INTEGER, canonical_json, sha256_hex
+from consensus.encoding import canonical_bytes, encode_canonical, is_plain, sha256_hex
 from consensus.errors import InvalidTx
 from consensus.keys import public_key_hex, signature_problem
 from consensus.params import ConsensusParams
+from consensus.payloads import DIGEST_PATTERN, FREE_FIELDS, KINDS, TXID_PATTERN, check_payload
 
 __all__ = [
-    "DIGEST_PATTERN",
-    "KINDS",
-    "MAX_JSON_DEPTH",
-    "MAX_LIST_LEN",
     "MAX_TX_BYTES",
-    "PAYLOAD_MODELS",
-    "ROLES",
     "SIGNING_DOMAIN",
-    "TXID_PATTERN",
     "TX_VERSION",
-    "AttestationPayload",
-    "DatasetPayload",
-    "InferencePayload",
-    "ModelInput",
-    "ModelPayload",
-    "RevocationPayload",
     "Transaction",
     "bad_signature",
     "check_tx",
@@ -81,195 +66,12 @@ __all__ = [
 ]
 
 TX_VERSION = 1
-KINDS = ("dataset", "model", "inference", "attestation", "revocation")
-ROLES = ("training_data", "validation_data", "test_data", "base_model", "other")
 MAX_TX_BYTES = 8192
-MAX_LIST_LEN = 64
-MAX_JSON_DEPTH = 32
 SIGNING_DOMAIN = b"ailedger/tx/v1\n"
-DIGEST_PATTERN = r"^sha256:[0-9a-f]{64}$"
-TXID_PATTERN = r"^[0-9a-f]{64}$"
 _NUMBER_LIMIT = 2**53
 _DIGEST_RE = re.compile(DIGEST_PATTERN[1:-1])
 _TXID_RE = re.compile(TXID_PATTERN[1:-1])
 _SIGNATURE_RE = re.compile(r"[0-9a-f]{128}")
-
-# ---------------------------------------------------------------------------- payloads
-
-Name = Annotated[str, Field(min_length=1, max_length=256)]
-Uri = Annotated[str, Field(min_length=1, max_length=2048)]
-Short = Annotated[str, Field(min_length=1, max_length=128)]
-Reason = Annotated[str, Field(min_length=1, max_length=512)]
-Digest = Annotated[str, Field(pattern=DIGEST_PATTERN)]
-Ref = Annotated[str, Field(pattern=TXID_PATTERN)]
-Role = Literal["training_data", "validation_data", "test_data", "base_model", "other"]
-JsonObject = dict[str, Any]
-
-
-class _Strict(BaseModel):
-    """Exact keys, strict JSON types, and no ``null`` for a field: omit it instead."""
-
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
-
-    @field_validator("*", mode="before")
-    @classmethod
-    def _not_null(cls, value: Any) -> Any:
-        if value is None:
-            raise PydanticCustomError("not_null", "must not be null (omit the field instead)")
-        return value
-
-
-class DatasetPayload(_Strict):
-    name: Name
-    digest: Digest
-    size: Annotated[int, Field(ge=0, le=MAX_SAFE_INTEGER)] | None = None
-    uri: Uri | None = None
-    license: Short | None = None
-    derived_from: Annotated[list[Ref], Field(max_length=MAX_LIST_LEN)] | None = None
-    metadata: JsonObject | None = None
-
-
-class ModelInput(_Strict):
-    ref: Ref
-    role: Role
-
-
-class ModelPayload(_Strict):
-    name: Name
-    digest: Digest
-    version: Short | None = None
-    framework: Short | None = None
-    inputs: Annotated[list[ModelInput], Field(max_length=MAX_LIST_LEN)] | None = None
-    hyperparameters: JsonObject | None = None
-    code_digest: Digest | None = None
-    metrics: JsonObject | None = None
-    metadata: JsonObject | None = None
-
-
-class InferencePayload(_Strict):
-    model: Ref
-    input_digest: Digest
-    output_digest: Digest
-    metadata: JsonObject | None = None
-
-
-class AttestationPayload(_Strict):
-    subject: Ref
-    type: Short
-    result: JsonObject
-    metadata: JsonObject | None = None
-
-
-class RevocationPayload(_Strict):
-    subject: Ref
-    reason: Reason | None = None
-
-
-PAYLOAD_MODELS: dict[str, type[_Strict]] = {
-    "dataset": DatasetPayload,
-    "model": ModelPayload,
-    "inference": InferencePayload,
-    "attestation": AttestationPayload,
-    "revocation": RevocationPayload,
-}
-
-_PATTERN_WORDS = {
-    DIGEST_PATTERN: 'must be "sha256:" followed by 64 lowercase hex characters',
-    TXID_PATTERN: "must be a txid: 64 lowercase hex characters",
-}
-
-
-def _payload_error(kind: str, exc: ValidationError) -> InvalidTx:
-    """``bad-tx-schema`` naming the field of the first pydantic error and what is wrong."""
-    err = exc.errors(include_url=False)[0]
-    path = "payload" + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in err["loc"])
-    if err["type"] == "missing":
-        what = "required field missing"
-    elif err["type"] == "extra_forbidden":
-        what = "unknown field"
-    elif err["type"] == "string_pattern_mismatch":
-        what = _PATTERN_WORDS[err["ctx"]["pattern"]]
-    else:
-        what = err["msg"][:1].lower() + err["msg"][1:]
-    return InvalidTx("bad-tx-schema", f"{path}: {what} ({kind} payload)")
-
-
-# ----------------------------------------------------------------- canonical bytes, fast
-
-_SAFE_INTEGERS = range(-MAX_SAFE_INTEGER, MAX_SAFE_INTEGER + 1)
-_INTEGRAL_FLOATS_AS_DIGITS = 1e21  # RFC 8785 (ECMAScript) writes smaller integral floats as digits
-_ENCODER = json.JSONEncoder(
-    ensure_ascii=False, allow_nan=False, sort_keys=True, separators=(",", ":")
-)
-
-
-def _is_plain(value: Any, depth: int) -> bool:
-    """True if the stdlib encoder writes ``value`` byte for byte as RFC 8785 does.
-
-    It does for str, bool and None; for ints within I-JSON range; for finite floats whose
-    ``repr`` is plain decimal (no exponent, no trailing ".0": then both print the shortest
-    round-tripping digits the same way); for dicts with ASCII keys (code-point order is
-    then UTF-16 order) and for lists, of such values. Anything else goes to ``rfc8785``.
-    Raises ``bad-json`` past ``MAX_JSON_DEPTH``, before any recursive encoder could hit
-    the interpreter's recursion limit; so it visits every value, with no short cut.
-    """
-    kind = type(value)
-    if kind is str or kind is bool or value is None:
-        return True
-    if kind is int:
-        return value in _SAFE_INTEGERS
-    if kind is float:
-        if _INTEGRAL_FLOATS_AS_DIGITS > abs(value) > MAX_SAFE_INTEGER and value.is_integer():
-            # RFC 8785 writes 2.0**53 as the digits 9007199254740992: parsed back, that is
-            # an integer out of I-JSON range. Refuse it now, so that validity depends only
-            # on the canonical bytes (else a block could be valid in one node's memory and
-            # invalid after the JSON round trip to its peers).
-            raise InvalidTx("bad-json", f"{value!r} is an integer beyond +-(2**53 - 1)")
-        text = repr(value)
-        return math.isfinite(value) and "e" not in text and not text.endswith(".0")
-    if kind is dict or kind is list:
-        if depth > MAX_JSON_DEPTH:
-            raise InvalidTx("bad-json", f"JSON nested deeper than {MAX_JSON_DEPTH} levels")
-        if kind is list:
-            return all([_is_plain(item, depth + 1) for item in value])
-        values_plain = all([_is_plain(item, depth + 1) for item in value.values()])
-        return values_plain and all(type(k) is str and k.isascii() for k in value)
-    return False
-
-
-def _encode(value: Any, plain: bool) -> bytes:
-    """RFC 8785 bytes of ``value``: the C encoder if ``plain``, else ``rfc8785``."""
-    if plain:
-        try:
-            return _ENCODER.encode(value).encode("utf-8")
-        except UnicodeEncodeError:
-            pass  # a lone surrogate: let canonical_json name the problem
-    return canonical_json(value)
-
-
-def _canonical(value: Any) -> bytes:
-    """RFC 8785 bytes of any ``value`` (``bad-json`` if it has none)."""
-    return _encode(value, _is_plain(value, 1))
-
-
-# Free-form objects, the only parts of a schema-checked transaction that may hold
-# floats, big integers, deep nesting or non-ASCII keys.
-_FREE_FIELDS = {
-    "dataset": ("metadata",),
-    "model": ("hyperparameters", "metrics", "metadata"),
-    "inference": ("metadata",),
-    "attestation": ("result", "metadata"),
-    "revocation": (),
-}
-
-
-def _checked_leaf_bytes(obj: dict[str, Any]) -> bytes:
-    """RFC 8785 bytes of a schema-checked transaction, walking only its free-form objects."""
-    payload = obj["payload"]
-    fields = [name for name in _FREE_FIELDS[obj["kind"]] if name in payload]
-    # depth 3: transaction, payload, then the free-form object itself
-    return _encode(obj, all([_is_plain(payload[name], 3) for name in fields]))
-
 
 # -------------------------------------------------------------------------- top level
 
@@ -310,7 +112,7 @@ def _check_top(obj: Any) -> None:
     network = obj["network"]
     if type(network) is not str or not 1 <= len(network) <= 128:
         raise _schema("network", "must be a string of 1 to 128 characters")
-    if type(obj["kind"]) is not str or obj["kind"] not in PAYLOAD_MODELS:
+    if type(obj["kind"]) is not str or obj["kind"] not in KINDS:
         raise _schema("kind", f"must be one of {', '.join(KINDS)}")
     if not isinstance(obj["payload"], dict):
         raise _schema("payload", "must be a JSON object")
@@ -323,6 +125,16 @@ def _check_top(obj: Any) -> None:
 
 
 # ------------------------------------------------------------------------ transaction
+
+
+def _checked_leaf_bytes(obj: dict[str, Any]) -> bytes:
+    """RFC 8785 bytes of a schema-checked transaction, walking only its free-form objects
+    (the rest is plain: the schema allows nothing else)."""
+    payload = obj["payload"]
+    fields = [name for name in FREE_FIELDS[obj["kind"]] if name in payload]
+    # depth 3: transaction, payload, then the free-form object itself
+    return encode_canonical(obj, plain=all([is_plain(payload[name], 3) for name in fields]))
+
 
 _REF_FIELDS = {"inference": "model", "attestation": "subject", "revocation": "subject"}
 
@@ -372,7 +184,7 @@ class Transaction:
     @cached_property
     def leaf_bytes(self) -> bytes:
         """RFC 8785 bytes of the whole transaction: the Merkle leaf."""
-        return _canonical({**self.body, "signature": self.signature})
+        return canonical_bytes({**self.body, "signature": self.signature})
 
     @cached_property
     def body_bytes(self) -> bytes:
@@ -382,7 +194,7 @@ class Transaction:
         "signer" with a comma after it; the last match is the top-level one, as only hex
         and integers follow it.
         """
-        member = b'"signature":' + _canonical(self.signature) + b","
+        member = b'"signature":' + canonical_bytes(self.signature) + b","
         leaf = self.leaf_bytes
         at = leaf.rindex(member)
         return leaf[:at] + leaf[at + len(member) :]
@@ -424,11 +236,7 @@ class Transaction:
         The signature is not checked here: see ``verify_signature`` and ``check_tx``.
         """
         _check_top(obj)
-        kind = obj["kind"]
-        try:
-            PAYLOAD_MODELS[kind].__pydantic_validator__.validate_python(obj["payload"])
-        except ValidationError as exc:
-            raise _payload_error(kind, exc) from None
+        check_payload(obj["kind"], obj["payload"])
         tx = cls(**obj)
         tx.__dict__["leaf_bytes"] = _checked_leaf_bytes(obj)  # seeds the cached property
         if tx.size > MAX_TX_BYTES:

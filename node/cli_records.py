@@ -16,7 +16,8 @@ import typer
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from consensus.keys import private_key_from_pem
-from consensus.tx import ROLES, is_txid
+from consensus.payloads import ROLES
+from consensus.tx import is_txid
 from node.cli import (
     DEFAULT_NODE,
     app,

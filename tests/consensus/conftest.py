@@ -17,7 +17,8 @@ from hypothesis import strategies as st
 
 from consensus.keys import private_key_from_seed, public_key_hex
 from consensus.ledger import MemoryLedger
-from consensus.tx import ROLES, Transaction, digest_of_bytes, sign_tx
+from consensus.payloads import ROLES
+from consensus.tx import Transaction, digest_of_bytes, sign_tx
 
 SEED = bytes(range(32))
 OTHER_SEED = bytes(range(32, 64))

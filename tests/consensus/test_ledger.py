@@ -18,7 +18,8 @@ from consensus.ledger import (
     apply_block_txs,
     check_tx_ledger,
 )
-from consensus.tx import KINDS, ROLES, Transaction
+from consensus.payloads import KINDS, ROLES
+from consensus.tx import Transaction
 from tests.consensus.conftest import (
     ALICE,
     ALICE_HEX,

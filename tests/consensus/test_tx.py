@@ -19,18 +19,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from consensus import keys
+from consensus.encoding import MAX_JSON_DEPTH, canonical_bytes
 from consensus.errors import InvalidTx
 from consensus.params import DEVNET, REGTEST
+from consensus.payloads import KINDS, PAYLOAD_MODELS, ROLES, DatasetPayload
 from consensus.tx import (
-    KINDS,
-    MAX_JSON_DEPTH,
     MAX_TX_BYTES,
-    PAYLOAD_MODELS,
-    ROLES,
     SIGNING_DOMAIN,
-    DatasetPayload,
     Transaction,
-    _canonical,
     check_tx,
     digest_of_bytes,
     is_digest,
@@ -477,7 +473,7 @@ def test_non_ijson_numbers_in_free_objects_are_refused(value: Any) -> None:
         None,
     ],
 )
-def test_i_json_numbers_are_accepted_and_canonical(value: Any) -> None:
+def test_i_json_numbers_are_accepted_andcanonical_bytes(value: Any) -> None:
     tx = make_tx(ALICE, "model", model_payload(metrics={"m": value, "l": [value]}))
     assert tx.leaf_bytes == rfc8785.dumps(tx.to_json())
     assert Transaction.from_json(tx.to_json()).txid == tx.txid
@@ -890,10 +886,10 @@ def test_fast_canonical_json_is_rfc8785(value: Any) -> None:
     expected = _rfc8785_round_trip(value)
     if expected is None:
         with pytest.raises(InvalidTx) as info:
-            _canonical(value)
+            canonical_bytes(value)
         assert info.value.code == "bad-json"
     else:
-        assert _canonical(value) == expected
+        assert canonical_bytes(value) == expected
 
 
 @pytest.mark.parametrize("value", [2.0**53, -(2.0**53), 1e20, -9.999999999999999e20])
@@ -905,7 +901,7 @@ def test_integral_floats_beyond_the_safe_range_are_refused(value: float) -> None
 
 @given(json_values)
 def test_valid_json_values_canonicalise(value: Any) -> None:
-    assert _canonical(value) == rfc8785.dumps(value)
+    assert canonical_bytes(value) == rfc8785.dumps(value)
 
 
 def test_deepcopy_of_a_transaction_is_equal() -> None:

@@ -23,7 +23,8 @@ from consensus.block import Block, Header
 from consensus.keys import public_key_hex
 from consensus.ledger import MemoryLedger, RecordInfo
 from consensus.params import REGTEST
-from consensus.tx import ROLES, Transaction
+from consensus.payloads import ROLES
+from consensus.tx import Transaction
 from node.store import Store
 from tests.consensus.conftest import digest, key_from_seed, make_tx
 from tests.node.test_store import GENESIS, WORK, make_block

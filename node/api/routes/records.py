@@ -6,7 +6,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query
 
-from consensus.tx import KINDS
+from consensus.payloads import KINDS
 from node.api.deps import NodeDep
 from node.api.errors import ApiError
 from node.api.schemas import LineageOut, RecordsOut

@@ -3,7 +3,8 @@
 Every change to the chain or the mempool runs on one thread, the *chain worker*, in
 submission order; the event loop only awaits it. Reads use a pool of read-only SQLite
 connections from any thread (WAL lets them run beside the writer). The miner's worker
-processes hash; a found block comes back through ``submit_block`` like any other.
+processes hash (``node.mining`` keeps them on a template); a found block comes back
+through ``submit_block`` like any other.
 """
 
 from __future__ import annotations
@@ -27,9 +28,7 @@ from consensus.chain import Status
 from consensus.errors import InvalidTx, RejectError
 from consensus.genesis import genesis_header
 from consensus.keys import private_key_from_pem, public_key_hex
-from consensus.merkle import merkle_root
 from consensus.params import ConsensusParams
-from consensus.pow import bits_to_target
 from consensus.tx import (
     Transaction,
     bad_signature,
@@ -44,7 +43,7 @@ from node.errors import MempoolFull, ShuttingDown
 from node.groupcommit import GroupCommit
 from node.mempool import Mempool
 from node.metrics import Metrics
-from node.miner import Miner, Template, mine_once
+from node.mining import Mining
 from node.p2p.service import P2P
 from node.store import Store, StoreReader
 
@@ -54,8 +53,6 @@ log = logging.getLogger(__name__)
 P = ParamSpec("P")
 T = TypeVar("T")
 
-TEMPLATE_REFRESH_S = 1.0
-"""How soon a changed mempool reaches the miner (a new tip reaches it at once)."""
 HELD_RETRY_S = 5.0
 CHECK_WORKERS = min(8, max(2, len(os.sched_getaffinity(0))))
 """Signature-check processes: one a core the node may run on, at least 2 and at most 8
@@ -98,7 +95,6 @@ class Node:
         self.genesis_hash = genesis_header(self.params).hash
         self.metrics = Metrics()
         self.node_id = ""
-        self.mining = False
         self.syncing = False
         self.network_active = True
         self.closing = False
@@ -110,11 +106,7 @@ class Node:
         self.checks = CheckPool(CHECK_WORKERS, self.params)
         self._readers: SimpleQueue[StoreReader] = SimpleQueue()
         self._all_readers: list[StoreReader] = []
-        self._miner: Miner | None = None
-        self._miner_task: asyncio.Task[None] | None = None
         self._tasks: list[asyncio.Task[None]] = []
-        self._template_dirty = asyncio.Event()
-        self._job = 0
         # Group commit: submissions that arrive while the chain worker is busy are
         # validated together and made durable by one commit, then answered each.
         self._tx_commits = GroupCommit(self._flush_txs, name="submit-flush", max_items=MAX_TX_GROUP)
@@ -128,6 +120,7 @@ class Node:
         self.miner_key: Ed25519PrivateKey | None = None
         self.miner_pub = ZERO_HASH
         self.p2p = P2P(self)
+        self.mining = Mining(self)
 
     # --- lifecycle -----------------------------------------------------------------------
 
@@ -141,7 +134,7 @@ class Node:
         await self.p2p.start()
         self._tasks.append(asyncio.create_task(self._retry_held(), name="retry-held"))
         if self.settings.mine:
-            await self.set_mining(True)
+            await self.mining.set_active(True)
         log.info(
             "node %s on %s: height %d, tip %s",
             self.node_id,
@@ -174,7 +167,7 @@ class Node:
     async def stop(self) -> None:
         self.closing = True
         await self.p2p.stop()
-        await self.set_mining(False)
+        await self.mining.set_active(False)
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
@@ -219,13 +212,14 @@ class Node:
         """While syncing the node does not mine: its tip is not the network's."""
         if syncing != self.syncing:
             self.syncing = syncing
-            await self._refresh_template()
+            await self.mining.refresh()
 
     def refresh_gauges(self) -> None:
         self._update_gauges()
         self.metrics.peers.set(self.peer_count())
-        if self._miner is not None:
-            self.metrics.hash_rate.set(self._miner.hash_rate())
+        rate = self.mining.hash_rate()
+        if rate is not None:
+            self.metrics.hash_rate.set(rate)
 
     def header_hexes(self, from_height: int, count: int) -> list[str]:
         """Raw headers of the active chain from ``from_height``, as hex (any thread)."""
@@ -261,7 +255,7 @@ class Node:
                 self.metrics.txs_rejected.labels(r.error.code).inc()
         if accepted:
             self.metrics.txs_accepted.inc(len(accepted))
-            self._template_dirty.set()
+            self.mining.mempool_changed()
             await self._notify_txs(accepted, source)
         return results
 
@@ -359,9 +353,7 @@ class Node:
             if result.code and result.outcome is BlockOutcome.REJECTED:
                 self.metrics.blocks_rejected.labels(result.code).inc()
         if reorg.connected:
-            self._template_dirty.set()
-            if self._miner is not None:
-                await self._refresh_template()
+            await self.mining.tip_changed()
             for listener in self.block_listeners:
                 try:
                     await listener(reorg)
@@ -437,92 +429,6 @@ class Node:
                 if block.header.timestamp <= self.clock() + self.params.max_future_ms:
                     del self._held[block_hash]
                     await self.submit_block(block)
-
-    # --- mining --------------------------------------------------------------------------
-
-    def _template(self, job_id: int) -> Template:
-        txs = self.mempool.select(self.params.max_block_txs, self.params.max_block_bytes)
-        root = merkle_root([tx.leaf_bytes for tx in txs]).hex()
-        header = self.chain.template_header(root, self.miner_pub, self.clock())
-        return Template(
-            job_id=job_id, header=header, target=bits_to_target(header.bits), payload=tuple(txs)
-        )
-
-    async def mine_blocks(self, count: int) -> list[str]:
-        """Mine ``count`` blocks now on the active tip (meant for regtest)."""
-        hashes: list[str] = []
-        loop = asyncio.get_running_loop()
-        for _ in range(count):
-            template = await self.run(self._template, 0)
-            header = await loop.run_in_executor(None, mine_once, template.header, template.target)
-            block = Block(header, _payload_txs(template))
-            result = await self.submit_block(block, verified=_txids(template))
-            if result.outcome is not BlockOutcome.ACCEPTED:
-                raise RuntimeError(f"mined block {block.hash} was not accepted: {result.code}")
-            hashes.append(block.hash)
-        return hashes
-
-    async def set_mining(self, enabled: bool) -> None:
-        if enabled and self._miner is None:
-            self._miner = Miner(self.settings.miner_workers)
-            # Spawning workers takes tens of ms each: not on the event loop.
-            await asyncio.get_running_loop().run_in_executor(None, self._miner.start)
-            self.mining = True
-            self._miner_task = asyncio.create_task(self._mine_loop(self._miner), name="miner")
-            await self._refresh_template()
-        elif not enabled and self._miner is not None:
-            miner, self._miner = self._miner, None
-            self.mining = False
-            if self._miner_task is not None:
-                self._miner_task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await self._miner_task
-            await asyncio.get_running_loop().run_in_executor(None, miner.stop)
-
-    async def _refresh_template(self) -> None:
-        miner = self._miner
-        if miner is None:
-            return
-        self._template_dirty.clear()
-        if self.syncing:
-            miner.set_template(None)
-            return
-        self._job += 1
-        miner.set_template(await self.run(self._template, self._job))
-
-    async def _mine_loop(self, miner: Miner) -> None:
-        refresher = asyncio.create_task(self._refresh_on_change(), name="template-refresh")
-        try:
-            while True:
-                solution = await miner.next_solution()
-                template = solution.template
-                block = Block(template.header.with_nonce(solution.nonce), _payload_txs(template))
-                self.metrics.hash_rate.set(miner.hash_rate())
-                result = await self.submit_block(block, verified=_txids(template))
-                log.info("mined block %s at %d: %s", block.hash, block.height, result.outcome)
-                await self._refresh_template()
-        finally:
-            refresher.cancel()
-
-    async def _refresh_on_change(self) -> None:
-        """A changed mempool reaches the miner within a second; the timestamp stays fresh."""
-        while True:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._template_dirty.wait(), timeout=10.0)
-            await asyncio.sleep(TEMPLATE_REFRESH_S)
-            if self._miner is not None:
-                self.metrics.hash_rate.set(self._miner.hash_rate())
-            await self._refresh_template()
-
-
-def _payload_txs(template: Template) -> tuple[Transaction, ...]:
-    payload = template.payload
-    assert isinstance(payload, tuple)
-    return payload
-
-
-def _txids(template: Template) -> frozenset[str]:
-    return frozenset(tx.txid for tx in _payload_txs(template))
 
 
 def _field_failure(tx: Transaction, params: ConsensusParams) -> InvalidTx | None:

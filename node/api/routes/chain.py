@@ -48,7 +48,7 @@ async def status(node: NodeDep) -> dict[str, Any]:
         "bits": tip.bits,
         "mempool": {"count": len(node.mempool), "bytes": node.mempool.bytes},
         "peers": node.peer_count(),
-        "mining": node.mining,
+        "mining": node.mining.active,
         "syncing": node.syncing,
         "network_active": node.network_active,
     }

@@ -19,8 +19,6 @@ proof against that chain (``node.verifier``; its checks, free of I/O, are ``node
 
 from __future__ import annotations
 
-import os
-import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
@@ -30,7 +28,7 @@ import httpx
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from consensus.tx import Transaction, sign_tx
-from node.manifest import Artifact, digest_artifact
+from node.records import RecordWriter, new_nonce, now_ms
 
 if TYPE_CHECKING:
     from node.verifier import VerifyReport
@@ -47,9 +45,6 @@ __all__ = [
 
 HEADERS_PAGE = 2000
 _MAX_PAGES = 10_000
-_NONCE_MASK = 2**53 - 1
-_nonce_lock = threading.Lock()
-_last_nonce = 0
 
 
 class ApiError(Exception):
@@ -75,37 +70,19 @@ class NodeUnavailable(ApiError):
     """No answer from the node: it is down, unreachable, or too slow."""
 
 
-def now_ms() -> int:
-    """The current time in milliseconds since the Unix epoch (a transaction timestamp)."""
-    return time.time_ns() // 1_000_000
-
-
-def new_nonce() -> int:
-    """A nonce unique within this process: the time in microseconds, below 2**53.
-
-    Two calls never return the same value, and values grow while the clock does, so one
-    signer using one process never reuses a (signer, nonce) pair. Callers who sign from
-    several processes or machines, or who need strict ordering, pass their own nonces.
-    """
-    global _last_nonce  # noqa: PLW0603 - one counter per process is the point
-    with _nonce_lock:
-        nonce = max(time.time_ns() // 1000 & _NONCE_MASK, _last_nonce + 1)
-        _last_nonce = nonce
-        return nonce
-
-
 def _drop_none(values: Mapping[str, Any]) -> dict[str, Any]:
     """The payload without its absent optional fields (the schema refuses ``null``)."""
     return {k: v for k, v in values.items() if v is not None}
 
 
-class Client:
+class Client(RecordWriter):
     """A node's REST API, synchronous (one ``httpx.Client``; use it from one thread).
 
     ``transport`` replaces the network (tests pass ``httpx.MockTransport``). ``http`` is a
     ready ``httpx.Client`` to use instead, e.g. ``fastapi.testclient.TestClient(app)`` for
     an in-process node (``httpx.ASGITransport`` is async-only). ``admin_token`` is sent
-    only to ``/v1/admin/...``.
+    only to ``/v1/admin/...``. A record of each kind is signed and submitted by the
+    methods of ``RecordWriter`` (``register_dataset``, ``register_model``, ...).
     """
 
     def __init__(
@@ -365,147 +342,10 @@ class Client:
             )
         return tx.txid
 
-    def register_dataset(
-        self,
-        path: str | os.PathLike[str] | Artifact,
-        *,
-        key: Ed25519PrivateKey,
-        name: str,
-        network: str | None = None,
-        uri: str | None = None,
-        license: str | None = None,
-        derived_from: Sequence[str] = (),
-        metadata: Mapping[str, Any] | None = None,
-        nonce: int | None = None,
-        progress: Callable[[int], object] | None = None,
-    ) -> str:
-        """Hash a file or directory and register it as a dataset; the txid.
-
-        ``path`` may be an ``Artifact`` already hashed (``node.manifest.digest_artifact``).
-        """
-        artifact = path if isinstance(path, Artifact) else digest_artifact(path, progress)
-        payload = {
-            "name": name,
-            "digest": artifact.digest,
-            "size": artifact.total_size,
-            "uri": uri,
-            "license": license,
-            "derived_from": list(derived_from) or None,
-            "metadata": _with_layout(metadata, artifact),
-        }
-        return self.submit_record("dataset", payload, key=key, network=network, nonce=nonce)
-
-    def register_model(
-        self,
-        path: str | os.PathLike[str] | Artifact,
-        *,
-        key: Ed25519PrivateKey,
-        name: str,
-        inputs: Iterable[tuple[str, str]] = (),
-        version: str | None = None,
-        framework: str | None = None,
-        hyperparameters: Mapping[str, Any] | None = None,
-        metrics: Mapping[str, Any] | None = None,
-        code_digest: str | None = None,
-        metadata: Mapping[str, Any] | None = None,
-        network: str | None = None,
-        nonce: int | None = None,
-        progress: Callable[[int], object] | None = None,
-    ) -> str:
-        """Hash a model file or directory and register it; ``inputs`` are (txid, role)."""
-        artifact = path if isinstance(path, Artifact) else digest_artifact(path, progress)
-        payload = {
-            "name": name,
-            "digest": artifact.digest,
-            "version": version,
-            "framework": framework,
-            "inputs": [{"ref": ref, "role": role} for ref, role in inputs] or None,
-            "hyperparameters": _plain(hyperparameters),
-            "code_digest": code_digest,
-            "metrics": _plain(metrics),
-            "metadata": _with_layout(metadata, artifact),
-        }
-        return self.submit_record("model", payload, key=key, network=network, nonce=nonce)
-
-    def record_inference(
-        self,
-        model_txid: str,
-        input_digest: str,
-        output_digest: str,
-        *,
-        key: Ed25519PrivateKey,
-        metadata: Mapping[str, Any] | None = None,
-        network: str | None = None,
-        nonce: int | None = None,
-    ) -> str:
-        """Record that ``model_txid`` turned ``input_digest`` into ``output_digest``."""
-        payload = {
-            "model": model_txid,
-            "input_digest": input_digest,
-            "output_digest": output_digest,
-            "metadata": _plain(metadata),
-        }
-        return self.submit_record("inference", payload, key=key, network=network, nonce=nonce)
-
-    def attest(
-        self,
-        subject: str,
-        type: str,
-        result: Mapping[str, Any],
-        *,
-        key: Ed25519PrivateKey,
-        metadata: Mapping[str, Any] | None = None,
-        network: str | None = None,
-        nonce: int | None = None,
-    ) -> str:
-        """Attest something about a record (an evaluation, an audit); ``result`` is free."""
-        payload = {
-            "subject": subject,
-            "type": type,
-            "result": dict(result),
-            "metadata": _plain(metadata),
-        }
-        return self.submit_record("attestation", payload, key=key, network=network, nonce=nonce)
-
-    def revoke(
-        self,
-        subject: str,
-        *,
-        key: Ed25519PrivateKey,
-        reason: str | None = None,
-        network: str | None = None,
-        nonce: int | None = None,
-    ) -> str:
-        """Revoke one of your own records (the key must be the subject's signer)."""
-        payload = {"subject": subject, "reason": reason}
-        return self.submit_record("revocation", payload, key=key, network=network, nonce=nonce)
-
 
 def _segment(value: str | int) -> str:
     """A path segment: quoted, so a txid like "../admin" cannot leave its route."""
     return quote(str(value), safe="")
-
-
-def _plain(value: Mapping[str, Any] | None) -> dict[str, Any] | None:
-    """An optional free-form object; an empty one is left out like a missing one."""
-    return dict(value) if value else None
-
-
-def _with_layout(metadata: Mapping[str, Any] | None, artifact: Artifact) -> dict[str, Any] | None:
-    """User metadata, plus a directory's file count and size (not its whole manifest,
-    which would not fit in 8 KiB; the digest already binds it)."""
-    merged = dict(metadata or {})
-    if artifact.is_directory:
-        merged.setdefault(
-            "artifact",
-            {
-                "type": "directory",
-                "manifest_version": 1,
-                "files": artifact.file_count,
-                "bytes": artifact.total_size,
-            },
-        )
-    return merged or None
 
 
 def _error_from(response: httpx.Response, base_url: str) -> ApiError:

@@ -85,53 +85,68 @@ def _plain(text: str) -> str:
 # ---------------------------------------------------------------------- node
 
 
+# The options of ``ailedger node``; each also reads its AILEDGER_* variable.
+_NetworkOpt = Annotated[
+    str | None, typer.Option(envvar="AILEDGER_NETWORK", help="devnet (default) or regtest.")
+]
+_HostOpt = Annotated[
+    str | None, typer.Option(envvar="AILEDGER_HOST", help="Listen address [127.0.0.1].")
+]
+_PortOpt = Annotated[int | None, typer.Option(envvar="AILEDGER_PORT", help="Listen port [8000].")]
+_DataDirOpt = Annotated[
+    Path | None,
+    typer.Option(envvar="AILEDGER_DATA_DIR", help="Where the chain lives [./ailedger-data]."),
+]
+_PeerOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        envvar=["AILEDGER_PEER", "AILEDGER_PEERS"],
+        metavar="URL",
+        help="A seed peer's URL; repeatable (in the env: comma-separated).",
+    ),
+]
+_ListenUrlOpt = Annotated[
+    str | None,
+    typer.Option(
+        envvar="AILEDGER_LISTEN_URL", metavar="URL", help="The URL peers should use to reach us."
+    ),
+]
+_MineOpt = Annotated[
+    bool | None,
+    typer.Option("--mine/--no-mine", envvar="AILEDGER_MINE", help="Mine in the background."),
+]
+_MinerWorkersOpt = Annotated[
+    int | None,
+    typer.Option(envvar="AILEDGER_MINER_WORKERS", help="Miner processes [1]."),
+]
+_MinerKeyOpt = Annotated[
+    Path | None,
+    typer.Option(envvar="AILEDGER_MINER_KEY", help="PEM key named in mined headers."),
+]
+_AdminTokenOpt = Annotated[
+    str | None,
+    typer.Option(envvar="AILEDGER_ADMIN_TOKEN", help="Enables /v1/admin with this bearer."),
+]
+_LogLevelOpt = Annotated[
+    str | None,
+    typer.Option(envvar="AILEDGER_LOG_LEVEL", help="debug, info (default), warning, error."),
+]
+
+
 @app.command()
 def node(
     *,
-    network: Annotated[
-        str | None, typer.Option(envvar="AILEDGER_NETWORK", help="devnet (default) or regtest.")
-    ] = None,
-    host: Annotated[
-        str | None, typer.Option(envvar="AILEDGER_HOST", help="Listen address [127.0.0.1].")
-    ] = None,
-    port: Annotated[
-        int | None, typer.Option(envvar="AILEDGER_PORT", help="Listen port [8000].")
-    ] = None,
-    data_dir: Annotated[
-        Path | None,
-        typer.Option(envvar="AILEDGER_DATA_DIR", help="Where the chain lives [./ailedger-data]."),
-    ] = None,
-    peer: Annotated[
-        list[str] | None,
-        typer.Option(
-            envvar=["AILEDGER_PEER", "AILEDGER_PEERS"],
-            help="A seed peer's URL; repeatable (in the env: comma-separated).",
-        ),
-    ] = None,
-    listen_url: Annotated[
-        str | None,
-        typer.Option(envvar="AILEDGER_LISTEN_URL", help="The URL peers should use to reach us."),
-    ] = None,
-    mine: Annotated[
-        bool | None,
-        typer.Option("--mine/--no-mine", envvar="AILEDGER_MINE", help="Mine in the background."),
-    ] = None,
-    miner_workers: Annotated[
-        int | None,
-        typer.Option(envvar="AILEDGER_MINER_WORKERS", help="Miner processes [1]."),
-    ] = None,
-    miner_key: Annotated[
-        Path | None,
-        typer.Option(envvar="AILEDGER_MINER_KEY", help="PEM key named in mined headers."),
-    ] = None,
-    admin_token: Annotated[
-        str | None,
-        typer.Option(envvar="AILEDGER_ADMIN_TOKEN", help="Enables /v1/admin with this bearer."),
-    ] = None,
-    log_level: Annotated[
-        str | None,
-        typer.Option(envvar="AILEDGER_LOG_LEVEL", help="debug, info (default), warning, error."),
-    ] = None,
+    network: _NetworkOpt = None,
+    host: _HostOpt = None,
+    port: _PortOpt = None,
+    data_dir: _DataDirOpt = None,
+    peer: _PeerOpt = None,
+    listen_url: _ListenUrlOpt = None,
+    mine: _MineOpt = None,
+    miner_workers: _MinerWorkersOpt = None,
+    miner_key: _MinerKeyOpt = None,
+    admin_token: _AdminTokenOpt = None,
+    log_level: _LogLevelOpt = None,
 ) -> None:
     """Run a node: the REST API, peer sync and gossip, and (with --mine) a miner."""
     given: dict[str, Any] = {

@@ -1,8 +1,9 @@
-"""The peer-to-peer service: handshakes, discovery, gossip, headers-first sync, punishment.
+"""The peer-to-peer service: handshakes, discovery, inbound messages, punishment.
 
-Decisions live in ``peers.PeerTable`` and ``policy``; this module moves messages. Every
-outbound call goes through ``PeerClient`` with a timeout, from tasks of its own, so a dead
-or slow peer never holds up the node or its API.
+Gossip is ``gossip.Gossip``'s and headers-first sync ``sync.Sync``'s; decisions live in
+``peers.PeerTable`` and ``policy``; this module moves messages. Every outbound call goes
+through ``PeerClient`` with a timeout, from tasks of its own, so a dead or slow peer never
+holds up the node or its API.
 """
 
 from __future__ import annotations
@@ -15,16 +16,16 @@ from typing import TYPE_CHECKING, Any
 
 from consensus.block import Block
 from consensus.errors import InvalidBlock
-from node.chainstate import BlockOutcome, Reorg
+from node.chainstate import BlockOutcome
 from node.errors import NetworkInactive, NodeError
 from node.p2p.client import PeerClient, PeerRefused, PeerUnavailable
+from node.p2p.gossip import Gossip
 from node.p2p.peers import Direction, Peer, PeerTable
 from node.p2p.policy import punishes_tx
 from node.p2p.sync import Sync
 from node.version import VERSION
 
 if TYPE_CHECKING:
-    from consensus.tx import Transaction
     from node.daemon import Node
 
 __all__ = ["P2P", "PeerDiscouraged", "PROTOCOL_VERSION"]
@@ -32,7 +33,6 @@ __all__ = ["P2P", "PeerDiscouraged", "PROTOCOL_VERSION"]
 log = logging.getLogger(__name__)
 
 PROTOCOL_VERSION = 1
-TX_BATCH = 500
 MAINTAIN_EVERY_S = 2.0
 REFRESH_EVERY_S = 15.0
 
@@ -51,10 +51,9 @@ class P2P:
             self_url=self.url, max_outbound=settings.max_outbound, max_inbound=settings.max_inbound
         )
         self.client: PeerClient | None = None
-        self._queues: dict[str, asyncio.Queue[tuple[str, Any]]] = {}
-        self._senders: dict[str, asyncio.Task[None]] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self.sync = Sync(self)
+        self.gossip = Gossip(self)
         self._maintainer: asyncio.Task[None] | None = None
 
     # --- lifecycle -----------------------------------------------------------------------
@@ -73,8 +72,8 @@ class P2P:
             peer = self.table.learn(url, source="seed")
             if peer is not None:
                 peer.source = "seed"
-        self.node.block_listeners.append(self._relay_block)
-        self.node.tx_listeners.append(self._relay_txs)
+        self.node.block_listeners.append(self.gossip.relay_block)
+        self.node.tx_listeners.append(self.gossip.relay_txs)
         self._maintainer = asyncio.create_task(self._maintain(), name="p2p-maintain")
         log.info(
             "p2p: %d known peers at start (%d seeds), listening as %s",
@@ -84,7 +83,7 @@ class P2P:
         )
 
     async def stop(self) -> None:
-        tasks = [t for t in (self._maintainer, *self._senders.values(), *self._tasks) if t]
+        tasks = [t for t in (self._maintainer, *self.gossip.senders(), *self._tasks) if t]
         for task in tasks:
             task.cancel()
         for task in tasks:
@@ -176,7 +175,7 @@ class P2P:
         self._note_best(peer, answer)
         self.table.connected_ok(peer, now, direction=Direction.OUTBOUND)
         self._persist(peer)
-        self._ensure_sender(peer)
+        self.gossip.open(peer)
         log.info("p2p: connected to %s (%s) at height %s", peer.url, peer.node_id, peer.height)
         self._spawn(self._discover(peer), f"discover {peer.url}")
         self._maybe_sync(peer)
@@ -185,7 +184,7 @@ class P2P:
     def failed(self, peer: Peer, why: str) -> None:
         was = peer.connected
         forgotten = self.table.failed(peer, self.node.clock())
-        self._drop_sender(peer.url)
+        self.gossip.close(peer.url)
         if was:
             log.info("p2p: lost %s: %s", peer.url, why)
         if forgotten:
@@ -197,7 +196,7 @@ class P2P:
         """Disconnect and refuse ``peer`` for the cool-down, and say why."""
         log.warning("p2p: discouraging %s: %s", peer.url, reason)
         self.table.discourage(peer, reason, self.node.clock())
-        self._drop_sender(peer.url)
+        self.gossip.close(peer.url)
         self._persist(peer)
 
     def discourage_url(self, url: str | None, reason: str) -> None:
@@ -222,7 +221,7 @@ class P2P:
             return False
         peer.connected = False
         peer.next_try = self.node.clock() + 60_000
-        self._drop_sender(peer.url)
+        self.gossip.close(peer.url)
         return True
 
     async def add_peer(self, url: str) -> bool:
@@ -241,7 +240,7 @@ class P2P:
         if not active:
             for peer in self.table.connected():
                 peer.connected = False
-                self._drop_sender(peer.url)
+                self.gossip.close(peer.url)
             return
         for peer in self.table.all():
             peer.next_try = 0
@@ -306,7 +305,7 @@ class P2P:
             self._note_best(peer, msg)
             was_connected = peer.connected
             self.table.connected_ok(peer, now, direction=Direction.INBOUND)
-            self._ensure_sender(peer)
+            self.gossip.open(peer)
             if not was_connected:
                 self._persist(peer)
                 log.info("p2p: inbound peer %s (%s)", peer.url, peer.node_id)
@@ -381,88 +380,6 @@ class P2P:
 
     def good_addresses(self) -> list[str]:
         return self.table.good_addresses(self.node.clock())
-
-    # --- gossip --------------------------------------------------------------------------
-
-    def _ensure_sender(self, peer: Peer) -> None:
-        task = self._senders.get(peer.url)
-        if task is None or task.done():
-            queue: asyncio.Queue[tuple[str, Any]] = asyncio.Queue(maxsize=10_000)
-            self._queues[peer.url] = queue
-            self._senders[peer.url] = asyncio.create_task(
-                self._send_loop(peer, queue), name=f"send {peer.url}"
-            )
-
-    def _drop_sender(self, url: str) -> None:
-        self._queues.pop(url, None)
-        task = self._senders.pop(url, None)
-        if task is not None and task is not asyncio.current_task():
-            task.cancel()
-
-    def _enqueue(self, peer: Peer, kind: str, item: Any) -> None:
-        queue = self._queues.get(peer.url)
-        if queue is not None:
-            with contextlib.suppress(asyncio.QueueFull):
-                queue.put_nowait((kind, item))
-
-    async def _relay_block(self, reorg: Reorg) -> None:
-        """Push each block that joined the active chain to every peer not known to have it.
-        Not while syncing: a node catching up has nothing new to tell."""
-        if not self.active or self.node.syncing:
-            return
-        for connected in reorg.connected:
-            for peer in self.table.connected():
-                if connected.hash not in peer.known_blocks:
-                    peer.known_blocks.add(connected.hash)
-                    self._enqueue(peer, "block", connected)
-
-    async def _relay_txs(self, txs: list[Transaction], source: str | None) -> None:
-        if not self.active:
-            return
-        for peer in self.table.connected():
-            if peer.url == source:
-                for tx in txs:
-                    peer.known_txs.add(tx.txid)
-                continue
-            fresh = [tx for tx in txs if tx.txid not in peer.known_txs]
-            for tx in fresh:
-                peer.known_txs.add(tx.txid)
-                self._enqueue(peer, "tx", tx)
-
-    async def _send_loop(self, peer: Peer, queue: asyncio.Queue[tuple[str, Any]]) -> None:
-        """Deliver this peer's messages in order; consecutive transactions go as one batch."""
-        carry: tuple[str, Any] | None = None
-        while True:
-            kind, item = carry or await queue.get()
-            carry = None
-            if kind == "block":
-                path, body = "/p2p/blocks", item.to_json()
-            else:
-                batch = [item]
-                while len(batch) < TX_BATCH and not queue.empty():
-                    nxt = queue.get_nowait()
-                    if nxt[0] != "tx":
-                        carry = nxt
-                        break
-                    batch.append(nxt[1])
-                path, body = "/p2p/transactions", {"transactions": [t.to_json() for t in batch]}
-            if not await self._deliver(peer, path, body):
-                return
-
-    async def _deliver(self, peer: Peer, path: str, body: Any) -> bool:
-        """Send one message; False when the peer is gone (the sender then stops)."""
-        assert self.client is not None
-        try:
-            await self.client.call("POST", f"{peer.url}{path}", json=body)
-        except PeerUnavailable as exc:
-            self.failed(peer, str(exc))
-            return False
-        except PeerRefused as exc:
-            log.info("p2p: %s refused %s: %s", peer.url, path, exc)
-            if exc.code in ("peer-discouraged", "network-inactive"):
-                self.failed(peer, str(exc))
-                return False
-        return True
 
     # --- sync ----------------------------------------------------------------------------
 

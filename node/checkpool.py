@@ -10,8 +10,8 @@ so verify threads spent more time waiting than verifying. Parsing a fetched run 
 largest cost, and it held the GIL the chain worker was waiting for.
 
 Worker processes each have a GIL of their own. They get plain values (signature jobs, the
-raw body of a peer's run of blocks, a run of headers in hex) and send back answers
-(problems, parsed and checked blocks or headers) by pickle. They run at a lower CPU
+raw body of a peer's run of blocks) and send back answers (problems, parsed and checked
+blocks) by pickle. They run at a lower CPU
 priority than the node: the chain worker, which connects blocks one group at a time, is
 what a sync waits for, and it should have a core whenever it can use one (a 10,000-block
 join took 33 s so, against 35-37 s at the same priority). A worker that dies (killed,
@@ -34,21 +34,19 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from consensus.block import Block, Header
+from consensus.block import Block
 from consensus.errors import InvalidBlock, InvalidTx
 from consensus.keys import signature_problem
 from consensus.params import ConsensusParams
 from consensus.tx import check_tx
-from consensus.validation import check_header, signatures_worth_checking
+from consensus.validation import signatures_worth_checking
 from node.errors import ShuttingDown
 
 __all__ = [
     "BadRun",
     "BlockRun",
     "CheckPool",
-    "HeaderBatch",
     "read_block_run",
-    "read_header_run",
     "signature_problems",
 ]
 
@@ -69,8 +67,7 @@ WORKER_NICE = 10
 
 
 class BadRun(Exception):
-    """A peer's run of blocks or headers is malformed, or not what was asked for:
-    ``reason``."""
+    """A peer's run of blocks is malformed, or not what was asked for: ``reason``."""
 
     def __init__(self, reason: str) -> None:
         self.reason = reason
@@ -83,16 +80,6 @@ class BlockRun:
 
     blocks: list[Block]
     verified: list[frozenset[str]]
-
-
-@dataclass(frozen=True)
-class HeaderBatch:
-    """A peer's run of headers, parsed and linked; the first ``checked`` passed
-    ``check_header``, and ``failure`` says why the next one did not (if one did not)."""
-
-    headers: list[Header]
-    checked: int
-    failure: str | None = None
 
 
 def signature_problems(jobs: Sequence[SignatureJob]) -> list[str | None]:
@@ -122,30 +109,6 @@ def read_block_run(body: bytes, hashes: Sequence[str], params: ConsensusParams) 
             raise BadRun(f"asked for block {block_hash}, got {block.hash}")
         blocks.append(block)
     return BlockRun(blocks, [_passing(block, params) for block in blocks])
-
-
-def read_header_run(hexes: Sequence[Any], params: ConsensusParams) -> HeaderBatch:
-    """Parse the headers of an answer to ``POST /p2p/headers`` (in a worker): each must
-    be a header in hex and follow the one before it, or the run is a ``BadRun`` (and
-    none of it is used); then ``check_header`` (version, proof of work) of each, up to the
-    first that fails: the headers before that one are still good to use."""
-    headers: list[Header] = []
-    for text in hexes:
-        if not isinstance(text, str):
-            raise BadRun("header is not a hex string")
-        try:
-            header = Header.from_hex(text)
-        except InvalidBlock as exc:
-            raise BadRun(f"{exc.code}: {exc.message}") from None
-        if headers and header.prev_hash != headers[-1].hash:
-            raise BadRun("non-connecting headers: the run is not a chain")
-        headers.append(header)
-    for position, header in enumerate(headers):
-        try:
-            check_header(header, params)
-        except InvalidBlock as exc:
-            return HeaderBatch(headers, position, f"invalid header {header.hash}: {exc.code}")
-    return HeaderBatch(headers, len(headers))
 
 
 def _passing(block: Block, params: ConsensusParams) -> frozenset[str]:
@@ -186,7 +149,7 @@ class CheckPool:
         They are forked by a fork server, one process that imports the checks once for
         all of them (spawned, each worker imported them itself: 0.3 s of CPU apiece while
         the node was starting). Until the first worker answers, work runs in this process
-        on a thread: a join's first runs of headers would otherwise wait that long for it,
+        on a thread: a join's first runs of blocks would otherwise wait that long for it,
         and a node started with nothing to do never waits at all."""
         self._pool = self._new_pool()
 
@@ -211,10 +174,6 @@ class CheckPool:
     async def read_blocks(self, body: bytes, hashes: Sequence[str]) -> BlockRun:
         """``read_block_run`` in a worker; raises ``BadRun``."""
         return await self._run(read_block_run, body, hashes, self.params)
-
-    async def read_headers(self, hexes: Sequence[Any]) -> HeaderBatch:
-        """``read_header_run`` in a worker; raises ``BadRun``."""
-        return await self._run(read_header_run, hexes, self.params)
 
     async def _run(self, fn: Callable[..., T], *args: Any) -> T:
         pool = self._running_pool()

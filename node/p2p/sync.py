@@ -1,8 +1,9 @@
 """Headers-first sync: headers from one peer, then bodies from several, in a window.
 
 The node asks a peer for the headers after its block locator (tip, 10 back one by one,
-then doubling steps, genesis last), validates each run before any body is fetched, and
-then downloads the missing bodies of the chain that peer announced, from every connected
+then doubling steps, genesis last), validates each run before any body is fetched (the
+request for the next run is out while the chain worker parses, checks and adds this one),
+and then downloads the missing bodies of the chain that peer announced, from every connected
 peer that may have them (``policy.BlockDownload`` decides who gets asked what), in runs
 of up to 16 blocks per request (``GET /p2p/blocks?hash=..``). A fetched run is parsed
 and its signatures checked in the node's worker processes (``node.checkpool``), then
@@ -16,13 +17,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from consensus.block import Header
 from consensus.chain import Entry, Status
 from consensus.errors import BlockNotFound, InvalidBlock
+from consensus.params import ConsensusParams
+from consensus.validation import check_header
 from node.chainstate import BlockOutcome
-from node.checkpool import BadRun, BlockRun, HeaderBatch
+from node.checkpool import BadRun, BlockRun
 from node.p2p.client import PeerRefused, PeerUnavailable
 from node.p2p.peers import Peer
 from node.p2p.policy import BlockDownload
@@ -30,7 +35,7 @@ from node.p2p.policy import BlockDownload
 if TYPE_CHECKING:
     from node.p2p.service import P2P
 
-__all__ = ["MAX_HEADERS", "Misbehaved", "Sync"]
+__all__ = ["MAX_HEADERS", "HeaderBatch", "Misbehaved", "Sync", "read_header_run"]
 
 log = logging.getLogger(__name__)
 
@@ -69,24 +74,23 @@ class Sync:
     async def _sync_headers(self, peer: Peer) -> Entry | None:
         """Fetch and accept the peer's headers past our tip; the last one accepted.
 
-        Runs are fetched and parsed (``_fetch_header_runs``) while the chain worker
-        accepts the one before: the peer serves run k+2 and a worker process parses run
-        k+1 while this node adds run k to its tree."""
+        Runs are fetched (``_fetch_header_runs``) while the chain worker parses, checks and
+        adds the one before: the peer serves run k+1 while this node adds run k."""
         chain = self.p2p.node.chain
         locator = await self.p2p.node.run(chain.tree.locator, chain.tip)
-        runs: asyncio.Queue[HeaderBatch | Exception | None] = asyncio.Queue(maxsize=1)
+        runs: asyncio.Queue[list[Any] | Exception | None] = asyncio.Queue(maxsize=1)
         fetcher = asyncio.create_task(self._fetch_header_runs(peer, locator, runs))
         last: Entry | None = None
         try:
             while True:
-                batch = await runs.get()
-                if batch is None:
+                hexes = await runs.get()
+                if hexes is None:
                     return last
-                if isinstance(batch, Exception):
-                    raise batch
-                accepted = await self.p2p.node.run(self._accept_header_run, batch)
+                if isinstance(hexes, Exception):
+                    raise hexes
+                accepted, complete = await self.p2p.node.run(self._accept_header_run, hexes)
                 last = accepted or last
-                if accepted is None or accepted.hash != batch.headers[-1].hash:
+                if not complete:
                     return last  # a too-new header: the rest waits
         finally:
             _discard(fetcher)
@@ -95,13 +99,12 @@ class Sync:
         self,
         peer: Peer,
         locator: list[str],
-        runs: asyncio.Queue[HeaderBatch | Exception | None],
+        runs: asyncio.Queue[list[Any] | Exception | None],
     ) -> None:
-        """Put the peer's runs of headers on ``runs``, parsed, then None (or the failure).
+        """Put the peer's runs of headers (as sent) on ``runs``, then None (or the failure).
 
         After a full run the next request goes out at once, located by the run's last
-        header, before the run is parsed; ``runs`` holds one run, so at most one more
-        is fetched and parsed ahead of the chain."""
+        header; ``runs`` holds one run, so at most one more is fetched ahead of the chain."""
         request = asyncio.ensure_future(self._headers_after(peer, locator))
         try:
             while True:
@@ -111,11 +114,7 @@ class Sync:
                 ahead = _last_hash(hexes) if len(hexes) == MAX_HEADERS else None
                 if ahead is not None:
                     request = asyncio.ensure_future(self._headers_after(peer, [ahead]))
-                try:
-                    batch = await self.p2p.node.checks.read_headers(hexes)
-                except BadRun as exc:
-                    raise Misbehaved(exc.reason) from exc
-                await runs.put(batch)
+                await runs.put(hexes)
                 if ahead is None:
                     break
             await runs.put(None)
@@ -134,8 +133,11 @@ class Sync:
             raise Misbehaved("malformed headers answer")
         return hexes
 
-    def _accept_header_run(self, batch: HeaderBatch) -> Entry | None:
-        """The whole run in one storage transaction (what passed is kept on a failure)."""
+    def _accept_header_run(self, hexes: list[Any]) -> tuple[Entry | None, bool]:
+        """Parse, check and add a run in one storage transaction (on the chain worker;
+        what passed is kept on a failure): the last header accepted, and whether the
+        whole run was."""
+        batch = read_header_run(hexes, self.p2p.node.params)
         failure: Misbehaved | None = None
         with self.p2p.node.store.transaction(fsync=False):
             try:
@@ -144,11 +146,11 @@ class Sync:
                 failure, last = exc, None
         if failure is not None:
             raise failure
-        return last
+        return last, last is not None and last.hash == batch.headers[-1].hash
 
     def _accept_headers(self, batch: HeaderBatch) -> Entry | None:
-        """Add a run of headers that a worker parsed and checked on their own (on the
-        chain worker). None: stop here (too new)."""
+        """Add a parsed run whose first ``batch.checked`` headers passed ``check_header``.
+        None: stop here (too new)."""
         checked = batch.headers[: batch.checked]
         run = self.p2p.node.chain.process_headers(checked, checked=True)
         last = run.accepted[-1] if run.accepted else None
@@ -264,6 +266,40 @@ class Sync:
                 self.p2p.discourage(peer, f"invalid block {result.hash}: {result.code}")
                 return
             plan.received(result.hash)
+
+
+@dataclass(frozen=True)
+class HeaderBatch:
+    """A peer's run of headers, parsed and linked; the first ``checked`` passed
+    ``check_header``, and ``failure`` says why the next one did not (if one did not)."""
+
+    headers: list[Header]
+    checked: int
+    failure: str | None = None
+
+
+def read_header_run(hexes: Sequence[Any], params: ConsensusParams) -> HeaderBatch:
+    """Parse the headers of an answer to ``POST /p2p/headers``: each must be a header in
+    hex and follow the one before it, or the run is ``Misbehaved`` (and none of it is
+    used); then ``check_header`` (version, proof of work) of each, up to the first that
+    fails: the headers before that one are still good to use."""
+    headers: list[Header] = []
+    for text in hexes:
+        if not isinstance(text, str):
+            raise Misbehaved("header is not a hex string")
+        try:
+            header = Header.from_hex(text)
+        except InvalidBlock as exc:
+            raise Misbehaved(f"{exc.code}: {exc.message}") from None
+        if headers and header.prev_hash != headers[-1].hash:
+            raise Misbehaved("non-connecting headers: the run is not a chain")
+        headers.append(header)
+    for position, header in enumerate(headers):
+        try:
+            check_header(header, params)
+        except InvalidBlock as exc:
+            return HeaderBatch(headers, position, f"invalid header {header.hash}: {exc.code}")
+    return HeaderBatch(headers, len(headers))
 
 
 def _last_hash(hexes: list[Any]) -> str | None:

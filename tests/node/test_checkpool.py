@@ -7,7 +7,7 @@ import json
 import os
 import signal
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import replace
 from typing import Any
@@ -27,7 +27,6 @@ from node.checkpool import (
     BadRun,
     CheckPool,
     read_block_run,
-    read_header_run,
     signature_problems,
 )
 from node.errors import ShuttingDown
@@ -142,39 +141,6 @@ def test_a_bad_transaction_is_a_bad_run_naming_its_code(chain: list[Block]) -> N
         read_block_run(body(obj), [chain[0].hash], REGTEST)
 
 
-def test_a_header_run_comes_back_parsed_and_checked(chain: list[Block]) -> None:
-    hexes = [b.header.raw.hex() for b in chain]
-    batch = read_header_run(hexes, REGTEST)
-    assert batch.headers == [b.header for b in chain]
-    assert (batch.checked, batch.failure) == (2, None)
-    assert all("hash" in h.__dict__ for h in batch.headers)  # hashed in the worker
-
-
-def test_a_header_run_is_checked_up_to_its_first_bad_header(chain: list[Block]) -> None:
-    bad = solved(chain[0].header, chain[1].transactions, nonce_ok=False)
-    batch = read_header_run([chain[0].header.raw.hex(), bad.header.raw.hex()], REGTEST)
-    assert batch.headers == [chain[0].header, bad.header]
-    assert batch.checked == 1
-    assert batch.failure == f"invalid header {bad.hash}: high-hash"
-
-
-@pytest.mark.parametrize(
-    ("mangle", "reason"),
-    [
-        (lambda hexes: [*hexes, 7], "header is not a hex string"),
-        (lambda hexes: [*hexes, "zz"], "bad-header: header is not hex"),
-        (lambda hexes: [*hexes, "00" * 127], "bad-header"),
-        (lambda hexes: hexes[::-1], "non-connecting headers: the run is not a chain"),
-    ],
-)
-def test_a_malformed_header_run_is_a_bad_run_whatever_came_before(
-    chain: list[Block], mangle: Callable[[list[object]], list[object]], reason: str
-) -> None:
-    with pytest.raises(BadRun) as caught:
-        read_header_run(mangle([b.header.raw.hex() for b in chain]), REGTEST)
-    assert reason in caught.value.reason
-
-
 def test_signature_problems_answer_like_signature_problem(chain: list[Block]) -> None:
     txs = list(chain[1].transactions)
     bad_signer = replace(txs[0], signer="00" * 32)  # a small-order point
@@ -226,13 +192,6 @@ async def test_the_pool_reads_block_runs_and_raises_bad_runs(
         await pool.read_blocks(b"nope", [chain[0].hash])
 
 
-async def test_the_pool_reads_header_runs(pool: CheckPool, chain: list[Block]) -> None:
-    hexes = [b.header.raw.hex() for b in chain]
-    assert await pool.read_headers(hexes) == read_header_run(hexes, REGTEST)
-    with pytest.raises(BadRun, match="non-connecting"):
-        await pool.read_headers(hexes[::-1])
-
-
 async def test_work_runs_in_the_workers_once_they_answer(pool: CheckPool) -> None:
     assert await pool._run(os.getpid) != os.getpid()
 
@@ -245,8 +204,9 @@ async def test_work_runs_in_this_process_until_a_worker_answers(
     checks.start()
     try:
         assert await checks._run(os.getpid) == os.getpid()
-        hexes = [b.header.raw.hex() for b in chain]
-        assert await checks.read_headers(hexes) == read_header_run(hexes, REGTEST)
+        hashes = [b.hash for b in chain]
+        run = await checks.read_blocks(body(*chain), hashes)
+        assert run == read_block_run(body(*chain), hashes, REGTEST)
         assert checks._pool is not None and not checks._pool._processes  # none was started
     finally:
         checks.close()

@@ -11,10 +11,14 @@ from typing import Any
 import httpx
 import pytest
 
+from consensus.block import ZERO_HASH, Header
+from consensus.params import REGTEST
+from consensus.pow import bits_to_target
 from consensus.tx import Transaction
 from node.api import create_app
 from node.config import Settings
 from node.daemon import Node
+from node.miner import mine_once
 from tests.consensus.conftest import (
     ALICE,
     BOB,
@@ -29,6 +33,25 @@ from tests.consensus.conftest import (
 
 ADMIN_TOKEN = "test-admin-token"
 ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+
+
+def solved_header(parent: Header, root: str = ZERO_HASH, *, nonce_ok: bool = True) -> Header:
+    """A regtest header on ``parent`` whose proof of work passes (or, ``nonce_ok=False``,
+    fails), with Merkle root ``root``."""
+    header = Header(
+        version=1,
+        height=parent.height + 1,
+        prev_hash=parent.hash,
+        merkle_root=root,
+        timestamp=parent.timestamp + 1_000,
+        bits=REGTEST.pow_limit_bits,
+        miner=ZERO_HASH,
+        nonce=0,
+    )
+    target = bits_to_target(header.bits)
+    if nonce_ok:
+        return mine_once(header, target)
+    return next(h for n in range(1 << 16) if int((h := header.with_nonce(n)).hash, 16) > target)
 
 
 @dataclass

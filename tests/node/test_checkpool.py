@@ -14,12 +14,11 @@ from typing import Any
 
 import pytest
 
-from consensus.block import ZERO_HASH, Block, Header
+from consensus.block import Block, Header
 from consensus.genesis import genesis_header
 from consensus.keys import signature_problem
 from consensus.merkle import merkle_root
 from consensus.params import DEVNET, REGTEST
-from consensus.pow import bits_to_target
 from consensus.tx import Transaction, signature_job
 from node import checkpool
 from node.checkpool import (
@@ -30,8 +29,8 @@ from node.checkpool import (
     signature_problems,
 )
 from node.errors import ShuttingDown
-from node.miner import mine_once
 from tests.consensus.conftest import ALICE, BOB, dataset_payload, make_tx
+from tests.node.conftest import solved_header
 
 GENESIS = genesis_header(REGTEST)
 
@@ -44,21 +43,8 @@ def forged(tx: Transaction) -> Transaction:
 
 def solved(parent: Header, txs: Sequence[Transaction], *, nonce_ok: bool = True) -> Block:
     """A block on ``parent`` whose proof of work passes (or, ``nonce_ok=False``, fails)."""
-    header = Header(
-        version=1,
-        height=parent.height + 1,
-        prev_hash=parent.hash,
-        merkle_root=merkle_root([tx.leaf_bytes for tx in txs]).hex(),
-        timestamp=parent.timestamp + 1_000,
-        bits=REGTEST.pow_limit_bits,
-        miner=ZERO_HASH,
-        nonce=0,
-    )
-    target = bits_to_target(header.bits)
-    if nonce_ok:
-        return Block(mine_once(header, target), tuple(txs))
-    nonce = next(n for n in range(1 << 16) if int(header.with_nonce(n).hash, 16) > target)
-    return Block(header.with_nonce(nonce), tuple(txs))
+    root = merkle_root([tx.leaf_bytes for tx in txs]).hex()
+    return Block(solved_header(parent, root, nonce_ok=nonce_ok), tuple(txs))
 
 
 def body(*blocks: Block | object) -> bytes:

@@ -6,38 +6,19 @@ from collections.abc import Callable
 
 import pytest
 
-from consensus.block import ZERO_HASH, Header
+from consensus.block import Header
 from consensus.genesis import genesis_header
 from consensus.params import REGTEST
-from consensus.pow import bits_to_target
-from node.miner import mine_once
 from node.p2p.sync import Misbehaved, read_header_run
+from tests.node.conftest import solved_header
 
 GENESIS = genesis_header(REGTEST)
 
 
-def child(parent: Header, *, nonce_ok: bool = True) -> Header:
-    """A header on ``parent`` whose proof of work passes (or, ``nonce_ok=False``, fails)."""
-    header = Header(
-        version=1,
-        height=parent.height + 1,
-        prev_hash=parent.hash,
-        merkle_root=ZERO_HASH,
-        timestamp=parent.timestamp + 1_000,
-        bits=REGTEST.pow_limit_bits,
-        miner=ZERO_HASH,
-        nonce=0,
-    )
-    target = bits_to_target(header.bits)
-    if nonce_ok:
-        return mine_once(header, target)
-    return next(h for n in range(1 << 16) if int((h := header.with_nonce(n)).hash, 16) > target)
-
-
 @pytest.fixture(scope="module")
 def headers() -> list[Header]:
-    one = child(GENESIS)
-    return [one, child(one)]
+    one = solved_header(GENESIS)
+    return [one, solved_header(one)]
 
 
 def test_a_header_run_comes_back_parsed_and_checked(headers: list[Header]) -> None:
@@ -47,7 +28,7 @@ def test_a_header_run_comes_back_parsed_and_checked(headers: list[Header]) -> No
 
 
 def test_a_header_run_is_checked_up_to_its_first_bad_header(headers: list[Header]) -> None:
-    bad = child(headers[0], nonce_ok=False)
+    bad = solved_header(headers[0], nonce_ok=False)
     batch = read_header_run([headers[0].raw.hex(), bad.raw.hex()], REGTEST)
     assert batch.headers == [headers[0], bad]
     assert batch.checked == 1

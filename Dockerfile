@@ -11,6 +11,9 @@
 ARG BASE_IMAGE=python:3.11-slim
 
 FROM ${BASE_IMAGE} AS build
+# Names this stage's image, which the classic builder keeps (untagged) after the build,
+# so that scripts/compose-e2e can remove it with the image it built.
+LABEL org.ailedger.stage=build
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1 PIP_ROOT_USER_ACTION=ignore
 # Dependencies (and the build backend) first, in a layer of their own, so that a change
 # to the sources does not reinstall them. `docker/wheel[s]` matches the wheelhouse when

@@ -11,10 +11,10 @@ largest cost, and it held the GIL the chain worker was waiting for.
 
 Worker processes each have a GIL of their own. They get plain values (signature jobs, the
 raw body of a peer's run of blocks) and send back answers (problems, parsed and checked
-blocks) by pickle. They run at a lower CPU
-priority than the node: the chain worker, which connects blocks one group at a time, is
-what a sync waits for, and it should have a core whenever it can use one (a 10,000-block
-join took 33 s so, against 35-37 s at the same priority). A worker that dies (killed,
+blocks) by pickle. They run at a lower CPU priority than the node: the chain worker,
+which connects blocks one group at a time, is what a sync waits for, and it should have
+a core whenever it can use one (a 10,000-block join took 33 s so, against 35-37 s at the
+same priority). A worker that dies (killed,
 out of memory) breaks the pool; the pool is then replaced and the work done again (in
 this process until the new pool answers), so a lost worker costs time, never a wrong
 answer.

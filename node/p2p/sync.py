@@ -2,15 +2,15 @@
 
 The node asks a peer for the headers after its block locator (tip, 10 back one by one,
 then doubling steps, genesis last), validates each run before any body is fetched (the
-request for the next run is out while the chain worker parses, checks and adds this one),
-and then downloads the missing bodies of the chain that peer announced, from every connected
-peer that may have them (``policy.BlockDownload`` decides who gets asked what), in runs
-of up to 16 blocks per request (``GET /p2p/blocks?hash=..``). A fetched run is parsed
-and its signatures checked in the node's worker processes (``node.checkpool``), then
-goes to the chain without holding up the next request, and runs that arrive while the
-chain worker is busy are stored and connected together (``Node.submit_blocks``), one
-commit for hundreds of blocks. A peer that sends invalid data is discouraged; one that
-does not answer is replaced.
+request for the next run is out while the chain worker parses, checks and adds this
+one), and then downloads the missing bodies of the chain that peer announced, from every
+connected peer that may have them (``policy.BlockDownload`` decides who gets asked
+what), in runs of up to 16 blocks per request (``GET /p2p/blocks?hash=..``). A fetched
+run is parsed and its signatures checked in the node's worker processes
+(``node.checkpool``), then goes to the chain without holding up the next request, and
+runs that arrive while the chain worker is busy are stored and connected together
+(``Node.submit_blocks``), one commit for hundreds of blocks. A peer that sends invalid
+data is discouraged; one that does not answer is replaced.
 """
 
 from __future__ import annotations

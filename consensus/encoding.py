@@ -1,4 +1,4 @@
-"""Canonical bytes: RFC 8785 JSON and fixed-width integers.
+"""Canonical bytes: RFC 8785 JSON, and the SHA-256 hex digest that names them.
 
 Everything that is hashed or signed is RFC 8785 JSON, so two honest implementations
 always agree on the bytes. RFC 8785 also enforces I-JSON numbers: an integer outside
@@ -28,7 +28,6 @@ __all__ = [
     "canonical_json",
     "encode_canonical",
     "is_plain",
-    "sha256",
     "sha256_hex",
 ]
 
@@ -43,10 +42,6 @@ def canonical_json(value: Any) -> bytes:
         return rfc8785.dumps(value)
     except (rfc8785.CanonicalizationError, TypeError, ValueError) as exc:
         raise InvalidTx("bad-json", f"not canonicalisable as I-JSON: {exc}") from exc
-
-
-def sha256(data: bytes) -> bytes:
-    return hashlib.sha256(data).digest()
 
 
 def sha256_hex(data: bytes) -> str:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import signal
+from types import FrameType
 
 import uvicorn
 
@@ -30,8 +32,17 @@ def preflight(settings: Settings) -> None:
     Store.open(settings.db_path, settings.params).close()
 
 
+def _exit_on_sigterm(signum: int, frame: FrameType | None) -> None:
+    """SIGTERM ends the process through the interpreter, so that its exit handlers run
+    (``multiprocessing`` removes the check workers' fork-server socket directory then).
+    uvicorn shuts the node down gracefully first, then raises the signal again with the
+    handler it found: this one."""
+    raise SystemExit(128 + signum)
+
+
 def run(settings: Settings) -> None:
     """Serve until SIGINT/SIGTERM; the node stops cleanly with the server."""
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
     configure_logging(settings.log_level)
     try:
         preflight(settings)

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import signal
 import threading
 
 import httpx
 
 from tests.consensus.conftest import ALICE, dataset_payload, make_tx
 from tests.functional.conftest import NodeFactory
+from tests.functional.framework import wait_until
 
 
 def test_kill9_keeps_chain_and_acknowledged_mempool(make_node: NodeFactory) -> None:
@@ -63,3 +65,14 @@ def test_kill9_under_load_loses_no_acknowledged_transaction(make_node: NodeFacto
     assert len(acknowledged) >= 50
     for txid in acknowledged:
         assert node.tx(txid)["status"] in ("pending", "confirmed"), txid
+
+
+def test_sigterm_stops_the_node_leaving_no_temporary_files(make_node: NodeFactory) -> None:
+    node = make_node()
+    # The check workers' fork server listens on a socket in a directory of its own.
+    wait_until(lambda: any(node.tmp_dir.iterdir()), what="the fork server's socket directory")
+    process = node.process
+    assert process is not None
+    node.stop()
+    assert process.returncode == 128 + signal.SIGTERM  # through the interpreter, not around it
+    assert list(node.tmp_dir.iterdir()) == []

@@ -15,7 +15,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -54,7 +54,13 @@ class TestNode:
     __test__ = False  # not a pytest test class
 
     def __init__(
-        self, index: int, root: Path, *, network: str = "regtest", args: Sequence[str] = ()
+        self,
+        index: int,
+        root: Path,
+        *,
+        network: str = "regtest",
+        args: Sequence[str] = (),
+        env: Mapping[str, str] | None = None,
     ) -> None:
         self.index = index
         self.network = network
@@ -64,6 +70,11 @@ class TestNode:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.args = list(args)
+        # The node's temporary files (the check workers' fork-server socket) stay in the
+        # test's directory: a node killed with SIGKILL cannot remove them.
+        self.tmp_dir = root / f"node{index}-tmp"
+        self.tmp_dir.mkdir(exist_ok=True)
+        self.env = {"TMPDIR": str(self.tmp_dir), **(env or {})}
         self.process: subprocess.Popen[bytes] | None = None
         self.http = httpx.Client(
             base_url=self.url, timeout=30.0, headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}
@@ -97,6 +108,7 @@ class TestNode:
         if self.process is not None and self.process.poll() is None:
             raise NodeFailure(f"{self} is already running")
         env = {k: v for k, v in os.environ.items() if not k.startswith("AILEDGER_")}
+        env.update(self.env)
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
                 self.command(),

@@ -25,9 +25,8 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 import httpx
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from consensus.tx import Transaction, sign_tx
+from consensus.tx import Transaction
 from node.records import RecordWriter, new_nonce, now_ms
 
 if TYPE_CHECKING:
@@ -68,11 +67,6 @@ class ApiError(Exception):
 
 class NodeUnavailable(ApiError):
     """No answer from the node: it is down, unreachable, or too slow."""
-
-
-def _drop_none(values: Mapping[str, Any]) -> dict[str, Any]:
-    """The payload without its absent optional fields (the schema refuses ``null``)."""
-    return {k: v for k, v in values.items() if v is not None}
 
 
 class Client(RecordWriter):
@@ -315,26 +309,8 @@ class Client(RecordWriter):
 
     # ---------------------------------------------------------------- sign and submit
 
-    def submit_record(
-        self,
-        kind: str,
-        payload: Mapping[str, Any],
-        *,
-        key: Ed25519PrivateKey,
-        network: str | None = None,
-        nonce: int | None = None,
-        timestamp: int | None = None,
-    ) -> str:
-        """Sign a record and submit it; its txid. Optional fields that are ``None`` or
-        empty are left out. ``consensus.errors.InvalidTx`` if it would be malformed."""
-        tx = sign_tx(
-            key,
-            network=network or self.network(),
-            kind=kind,
-            payload=_drop_none(payload),
-            nonce=new_nonce() if nonce is None else nonce,
-            timestamp=now_ms() if timestamp is None else timestamp,
-        )
+    def submit_signed(self, tx: Transaction) -> str:
+        """``submit`` a record ``RecordWriter`` signed; its txid, as the node confirms it."""
         answer = self.submit(tx)
         if answer.get("txid") != tx.txid:
             raise ApiError(

@@ -3,8 +3,9 @@
 ``register_dataset`` and ``register_model`` hash a file or directory (``node.manifest``)
 and register its digest; ``record_inference``, ``attest`` and ``revoke`` record what
 was done with, or said about, a record. Each signs with the author's key, with a fresh
-nonce (``new_nonce``) and the current time, and submits through ``submit_record``:
-``node.client.Client`` is the ``RecordWriter`` that sends them to a node.
+nonce (``new_nonce``) and the current time (``submit_record``), and hands the signed
+record to ``submit_signed``: ``node.client.Client`` is the ``RecordWriter`` that sends it
+to a node.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from consensus.tx import Transaction, sign_tx
 from node.manifest import Artifact, digest_artifact
 
 __all__ = ["RecordWriter", "new_nonce", "now_ms"]
@@ -47,9 +49,17 @@ def new_nonce() -> int:
 
 
 class RecordWriter(ABC):
-    """Sign-and-submit of each kind of record, over ``submit_record``."""
+    """Sign-and-submit of each kind of record; a subclass says how a signed record
+    reaches a node (``submit_signed``) and which network is the default."""
 
     @abstractmethod
+    def network(self) -> str:
+        """The network records are signed for when the caller names none."""
+
+    @abstractmethod
+    def submit_signed(self, tx: Transaction) -> str:
+        """Send a signed record on; its txid."""
+
     def submit_record(
         self,
         kind: str,
@@ -60,7 +70,17 @@ class RecordWriter(ABC):
         nonce: int | None = None,
         timestamp: int | None = None,
     ) -> str:
-        """Sign a record and submit it; its txid."""
+        """Sign a record and submit it; its txid. Optional fields that are ``None`` or
+        empty are left out. ``consensus.errors.InvalidTx`` if it would be malformed."""
+        tx = sign_tx(
+            key,
+            network=network or self.network(),
+            kind=kind,
+            payload={k: v for k, v in payload.items() if v is not None},  # null is refused
+            nonce=new_nonce() if nonce is None else nonce,
+            timestamp=now_ms() if timestamp is None else timestamp,
+        )
+        return self.submit_signed(tx)
 
     def register_dataset(
         self,

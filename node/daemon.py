@@ -217,9 +217,7 @@ class Node:
     def refresh_gauges(self) -> None:
         self._update_gauges()
         self.metrics.peers.set(self.peer_count())
-        rate = self.mining.hash_rate()
-        if rate is not None:
-            self.metrics.hash_rate.set(rate)
+        self.mining.report_hash_rate()
 
     def header_hexes(self, from_height: int, count: int) -> list[str]:
         """Raw headers of the active chain from ``from_height``, as hex (any thread)."""

@@ -38,11 +38,15 @@ class Mining:
 
     def __init__(self, node: Node) -> None:
         self.node = node
-        self.active = False
         self._miner: Miner | None = None
         self._task: asyncio.Task[None] | None = None
         self._dirty = asyncio.Event()
         self._job = 0
+
+    @property
+    def active(self) -> bool:
+        """Whether the miner's workers are running."""
+        return self._miner is not None
 
     def template(self, job_id: int) -> Template:
         """A block on the active tip with the mempool's best transactions (chain worker)."""
@@ -74,12 +78,10 @@ class Mining:
             self._miner = Miner(self.node.settings.miner_workers)
             # Spawning workers takes tens of ms each: not on the event loop.
             await asyncio.get_running_loop().run_in_executor(None, self._miner.start)
-            self.active = True
             self._task = asyncio.create_task(self._mine_loop(self._miner), name="miner")
             await self.refresh()
         elif not enabled and self._miner is not None:
             miner, self._miner = self._miner, None
-            self.active = False
             if self._task is not None:
                 self._task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
@@ -96,9 +98,10 @@ class Mining:
         if self._miner is not None:
             await self.refresh()
 
-    def hash_rate(self) -> float | None:
-        """Hashes per second of the running miner, or None when it is off."""
-        return None if self._miner is None else self._miner.hash_rate()
+    def report_hash_rate(self) -> None:
+        """Set the hash-rate gauge from the running miner (left as it is when it is off)."""
+        if self._miner is not None:
+            self.node.metrics.hash_rate.set(self._miner.hash_rate())
 
     async def refresh(self) -> None:
         """Give the miner a new template (none while the node syncs)."""
@@ -119,7 +122,7 @@ class Mining:
                 solution = await miner.next_solution()
                 template = solution.template
                 block = Block(template.header.with_nonce(solution.nonce), _payload_txs(template))
-                self.node.metrics.hash_rate.set(miner.hash_rate())
+                self.report_hash_rate()
                 result = await self.node.submit_block(block, verified=_txids(template))
                 log.info("mined block %s at %d: %s", block.hash, block.height, result.outcome)
                 await self.refresh()
@@ -132,9 +135,7 @@ class Mining:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._dirty.wait(), timeout=TEMPLATE_MAX_AGE_S)
             await asyncio.sleep(TEMPLATE_REFRESH_S)
-            rate = self.hash_rate()
-            if rate is not None:
-                self.node.metrics.hash_rate.set(rate)
+            self.report_hash_rate()
             await self.refresh()
 
 

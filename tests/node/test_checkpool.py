@@ -7,7 +7,7 @@ import json
 import os
 import signal
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import replace
 from typing import Any
@@ -141,12 +141,16 @@ def test_signature_problems_answer_like_signature_problem(chain: list[Block]) ->
 # --- in worker processes --------------------------------------------------------------------
 
 
+async def wait_until(condition: Callable[[], bool], what: str, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"{what} not within {timeout} s"
+        await asyncio.sleep(0.02)
+
+
 async def until_ready(checks: CheckPool) -> None:
     """Wait for the first worker to answer; work sent before then runs in this process."""
-    deadline = time.monotonic() + 30
-    while checks._ready is None or checks._ready is not checks._pool:
-        assert time.monotonic() < deadline, "the check workers did not start in 30 s"
-        await asyncio.sleep(0.02)
+    await wait_until(lambda: checks._ready is checks._pool, "the check workers' first answer")
 
 
 @pytest.fixture
@@ -210,10 +214,7 @@ async def test_workers_that_cannot_start_leave_the_checks_to_this_process(
     checks = CheckPool(1, REGTEST)
     checks.start()
     try:
-        deadline = time.monotonic() + 30
-        while "did not start" not in caplog.text:
-            assert time.monotonic() < deadline, "no warning in 30 s"
-            await asyncio.sleep(0.02)
+        await wait_until(lambda: "did not start" in caplog.text, "the warning")
         assert checks._ready is None
         assert await checks._run(os.getpid) == os.getpid()
     finally:

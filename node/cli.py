@@ -31,6 +31,7 @@ from rich.tree import Tree
 from consensus.errors import InvalidTx
 from consensus.keys import private_key_to_pem, public_key_hex
 from node.client import ApiError, Client, NodeUnavailable
+from node.interop.errors import InteropError
 from node.manifest import ArtifactError, artifact_size, digest_path, is_digest
 from node.verifier import RecordReport, VerifyReport, verify_artifact
 
@@ -75,6 +76,8 @@ def failures() -> Iterator[None]:
         fail(f"{exc.code}: {exc.message}", 2)
     except TimeoutError as exc:
         fail(str(exc), 1)
+    except InteropError as exc:
+        fail(f"{exc.code}: {exc.message}", exc.exit_code)
 
 
 def _plain(text: str) -> str:
@@ -244,8 +247,13 @@ def verify(
     skip_symlinks: Annotated[bool, typer.Option(help="Leave links out of a directory.")] = False,
     timeout: Annotated[float, typer.Option(help="Seconds per request.")] = 10.0,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+    model_signing_bundle: BundleOption = None,
+    model_signing_public_key: BundlePublicKeyOption = None,
 ) -> None:
     """Hash PATH and check its records against every node's proof-of-work headers."""
+    bundle = bundle_options(model_signing_bundle, model_signing_public_key)
+    if bundle is not None:
+        verify_bundle(Path(path), bundle, nodes, confirmations, timeout, as_json)
     with failures():
         digest = digest_of(path, skip_symlinks)
         report = verify_artifact(digest, nodes, confirmations, timeout=timeout)
@@ -256,6 +264,63 @@ def verify(
     else:
         print_report(report)
     raise typer.Exit(0 if report.ok else 1)
+
+
+BundleOption = Annotated[
+    Path | None,
+    typer.Option(help="An OpenSSF model-signing bundle of the directory (design §11)."),
+]
+BundlePublicKeyOption = Annotated[
+    Path | None, typer.Option(help="The EC public key (PEM) the bundle is signed with.")
+]
+
+
+def bundle_options(bundle: Path | None, public_key: Path | None) -> tuple[Path, Path] | None:
+    """The two model-signing options, given together or not at all."""
+    if (bundle is None) != (public_key is None):
+        fail("give --model-signing-bundle and --model-signing-public-key together", 2)
+    return None if bundle is None or public_key is None else (bundle, public_key)
+
+
+def check_signed_directory(path: Path, bundle: tuple[Path, Path]) -> Any:
+    """``node.interop.model_signing.check_bundle`` with a progress bar (a CheckedBundle)."""
+    from node.interop.model_signing import MODEL_SIGNING_IGNORED, check_bundle  # noqa: PLC0415
+
+    with hashing_progress(path, False, exclude=MODEL_SIGNING_IGNORED) as progress:
+        return check_bundle(path, *bundle, progress=progress)
+
+
+def verify_bundle(
+    path: Path,
+    bundle: tuple[Path, Path],
+    nodes: list[str],
+    confirmations: int,
+    timeout: float,
+    as_json: bool,
+) -> NoReturn:
+    """``verify DIR --model-signing-bundle ...``: the bundle, then its anchor (§11)."""
+    from node.interop.anchoring import verify_anchored  # noqa: PLC0415
+
+    with failures():
+        checked = check_signed_directory(path, bundle)
+        answer = verify_anchored(checked, nodes, confirmations, timeout=timeout)
+    if as_json:
+        import json  # noqa: PLC0415
+
+        out.print_json(json.dumps(answer.to_json(checked)))
+    else:
+        print_report(answer.report)
+        out.print(f"model-signing bundle {checked.bundle.payload_digest}", markup=False)
+        out.print(f"signed with key {checked.key_fingerprint}", markup=False)
+        for anchor in answer.anchors:
+            out.print(f"anchored by {anchor.txid} at height {anchor.height}", markup=False)
+        for line in answer.reasons:
+            err.print(f"[red]✗[/] {_plain(line)}")
+        if answer.ok:
+            out.print("[green]verified[/]: the bundle is anchored by the model's signer")
+        else:
+            err.print("[bold red]not verified[/]")
+    raise typer.Exit(0 if answer.ok else 1)
 
 
 def digest_of(path: str, skip_symlinks: bool) -> str:
@@ -403,11 +468,53 @@ def _status_value(key: str, value: Any) -> str:
     return str(value)
 
 
+# ---------------------------------------------------------------------- export
+
+
+@app.command()
+def export(
+    txid: Annotated[str, typer.Argument(help="The record to export with its lineage.")],
+    *,
+    format_: Annotated[
+        str, typer.Option("--format", help="in-toto: a DSSE-signed SLSA provenance v1.")
+    ],
+    key: Annotated[
+        Path, typer.Option("--key", envvar="AILEDGER_KEY", help="Your private key (PEM).")
+    ],
+    node: NodeOption = DEFAULT_NODE,
+    artifact: Annotated[
+        Path | None, typer.Option(help="The record's file or directory: one subject per file.")
+    ] = None,
+    out_file: Annotated[Path | None, typer.Option("--out", help="Write here, not stdout.")] = None,
+) -> None:
+    """Export a record's provenance, every record proven against the node's headers."""
+    import json  # noqa: PLC0415
+
+    from node.cli_records import load_key  # noqa: PLC0415
+    from node.interop.intoto import export_in_toto  # noqa: PLC0415
+
+    if format_ != "in-toto":
+        fail("--format: only in-toto is supported", 2)
+    signing_key = load_key(key)
+    with failures(), Client(node) as client:
+        text = json.dumps(export_in_toto(client, txid, signing_key, artifact), indent=2) + "\n"
+    if out_file is None:
+        typer.echo(text, nl=False)
+        return
+    try:
+        out_file.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        fail(f"cannot write {out_file}: {exc.strerror or exc}", 2)
+    err.print(f"wrote {out_file}", markup=False)
+
+
 # ---------------------------------------------------------------------- shared
 
 
 @contextmanager
-def hashing_progress(path: Path, skip_symlinks: bool) -> Iterator[Any]:
+def hashing_progress(
+    path: Path, skip_symlinks: bool, *, exclude: tuple[str, ...] = ()
+) -> Iterator[Any]:
     """A rich progress bar on stderr; yields the ``progress(nbytes)`` callback."""
     from rich.progress import (  # noqa: PLC0415
         BarColumn,
@@ -417,7 +524,7 @@ def hashing_progress(path: Path, skip_symlinks: bool) -> Iterator[Any]:
         TransferSpeedColumn,
     )
 
-    total = artifact_size(path, skip_symlinks=skip_symlinks)  # a missing path fails here
+    total = artifact_size(path, skip_symlinks=skip_symlinks, exclude=exclude)  # missing: fails
     columns = (BarColumn(), DownloadColumn(), TransferSpeedColumn(), TimeRemainingColumn())
     quiet = not err.is_terminal  # no bar in logs and pipes
     with Progress("hashing", *columns, console=err, transient=True, disable=quiet) as bar:

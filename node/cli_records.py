@@ -20,7 +20,11 @@ from consensus.payloads import ROLES
 from consensus.tx import is_txid
 from node.cli import (
     DEFAULT_NODE,
+    BundleOption,
+    BundlePublicKeyOption,
     app,
+    bundle_options,
+    check_signed_directory,
     digest_of,
     err,
     fail,
@@ -188,17 +192,25 @@ def register_model(
     metadata: MetadataOption = None,
     skip_symlinks: Annotated[bool, typer.Option(help="Leave links out of a directory.")] = False,
     wait: WaitOption = 0,
+    model_signing_bundle: BundleOption = None,
+    model_signing_public_key: BundlePublicKeyOption = None,
 ) -> None:
-    """Register a model: its digest, what it was trained on, and how."""
+    """Register a model: its digest, what it was trained on, and how. With a
+    model-signing bundle: verify it first, then anchor it with an attestation."""
     signing_key = load_key(key)
     used, extra = model_inputs(inputs), json_object(metadata, "--metadata")
     metrics, params = key_values(metric, "--metric"), key_values(param, "--param")
+    bundle = bundle_options(model_signing_bundle, model_signing_public_key)
     with failures(), Client(node) as client:
         code = None if code_digest is None else digest_of(code_digest, skip_symlinks)
-        with hashing_progress(path, skip_symlinks) as progress:
-            artifact = digest_artifact(
-                path, progress, skip_symlinks=skip_symlinks, on_skip=report_skipped
-            )
+        checked = None if bundle is None else check_signed_directory(path, bundle)
+        if checked is not None:
+            artifact, extra = checked.artifact, checked.metadata(extra)
+        else:
+            with hashing_progress(path, skip_symlinks) as progress:
+                artifact = digest_artifact(
+                    path, progress, skip_symlinks=skip_symlinks, on_skip=report_skipped
+                )
         txid = client.register_model(
             artifact,
             key=signing_key,
@@ -212,6 +224,9 @@ def register_model(
             metadata=extra,
         )
         submitted(client, txid, wait)
+        if checked is not None:
+            anchor = client.attest(txid, "model-signing/v1", checked.result(), key=signing_key)
+            submitted(client, anchor, wait)
 
 
 # ---------------------------------------------------------------------- record

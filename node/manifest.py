@@ -17,6 +17,11 @@ the tree, and following one could pull in any file on the machine (or loop forev
 By default a link is refused with an error naming it; ``skip_symlinks=True`` leaves it
 out and reports it through ``on_skip``. Sockets, FIFOs and devices are always refused.
 The path you name yourself may be a link: naming it is consent to follow it.
+
+``exclude`` names entries at the top of the directory to leave out (files or whole
+subdirectories), compared after NFC normalisation: a model signed with OpenSSF
+model-signing leaves out ``.git``, ``.gitattributes``, ``.github`` and ``.gitignore``
+(``node.interop.model_signing``), and so does its digest here.
 """
 
 from __future__ import annotations
@@ -25,7 +30,7 @@ import hashlib
 import os
 import stat
 import unicodedata
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -111,9 +116,10 @@ def digest_directory(
     *,
     skip_symlinks: bool = False,
     on_skip: Callable[[str], object] | None = None,
+    exclude: Collection[str] = (),
 ) -> tuple[str, dict[str, Any]]:
     """The directory's digest and its manifest (the object that was hashed)."""
-    artifact = _digest_tree(Path(path), progress, skip_symlinks, on_skip)
+    artifact = _digest_tree(Path(path), progress, skip_symlinks, on_skip, exclude)
     assert artifact.manifest is not None
     return artifact.digest, artifact.manifest
 
@@ -135,24 +141,27 @@ def digest_artifact(
     *,
     skip_symlinks: bool = False,
     on_skip: Callable[[str], object] | None = None,
+    exclude: Collection[str] = (),
 ) -> Artifact:
     """Hash a file or a directory and say how many files and bytes it holds."""
     target = Path(path)
     st = _stat(target, follow=True)
     if stat.S_ISDIR(st.st_mode):
-        return _digest_tree(target, progress, skip_symlinks, on_skip)
+        return _digest_tree(target, progress, skip_symlinks, on_skip, exclude)
     if not stat.S_ISREG(st.st_mode):
         raise ArtifactError(f"{target}: not a regular file or directory")
     digest = digest_file(target, progress)
     return Artifact(target, digest, False, 1, st.st_size, None)
 
 
-def artifact_size(path: str | os.PathLike[str], *, skip_symlinks: bool = False) -> int:
+def artifact_size(
+    path: str | os.PathLike[str], *, skip_symlinks: bool = False, exclude: Collection[str] = ()
+) -> int:
     """Bytes that hashing ``path`` will read (the total for a progress bar)."""
     target = Path(path)
     st = _stat(target, follow=True)
     if stat.S_ISDIR(st.st_mode):
-        return sum(entry.size for entry in _scan(target, skip_symlinks, None))
+        return sum(entry.size for entry in _scan(target, skip_symlinks, None, exclude))
     return st.st_size
 
 
@@ -161,10 +170,11 @@ def _digest_tree(
     progress: Progress | None,
     skip_symlinks: bool,
     on_skip: Callable[[str], object] | None,
+    exclude: Collection[str] = (),
 ) -> Artifact:
     if not stat.S_ISDIR(_stat(root, follow=True).st_mode):
         raise ArtifactError(f"{root}: not a directory")
-    entries = _scan(root, skip_symlinks, on_skip)
+    entries = _scan(root, skip_symlinks, on_skip, exclude)
     files = {entry.name: _hash_file(entry.path, progress, follow=False) for entry in entries}
     manifest: dict[str, Any] = {"version": MANIFEST_VERSION, "files": files}
     digest = "sha256:" + hashlib.sha256(canonical_json(manifest)).hexdigest()
@@ -172,8 +182,15 @@ def _digest_tree(
     return Artifact(root, digest, True, len(entries), total, manifest)
 
 
-def _scan(root: Path, skip_symlinks: bool, on_skip: Callable[[str], object] | None) -> list[_Entry]:
-    """Every regular file below ``root``, sorted by manifest name; links never followed."""
+def _scan(
+    root: Path,
+    skip_symlinks: bool,
+    on_skip: Callable[[str], object] | None,
+    exclude: Collection[str] = (),
+) -> list[_Entry]:
+    """Every regular file below ``root``, sorted by manifest name; links never followed;
+    the top-level entries named in ``exclude`` left out."""
+    left_out = {unicodedata.normalize("NFC", name) for name in exclude}
     found: dict[str, _Entry] = {}
     pending = [root]
     while pending:
@@ -186,6 +203,8 @@ def _scan(root: Path, skip_symlinks: bool, on_skip: Callable[[str], object] | No
         for child in children:
             path = Path(child.path)
             name = _manifest_name(root, path)
+            if directory == root and name in left_out:
+                continue
             if child.is_symlink():
                 if not skip_symlinks:
                     raise ArtifactError(

@@ -16,6 +16,7 @@ no proof of provenance, and the report says "revoked" and by which transaction.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -35,7 +36,14 @@ from node.proofs import (
     matched_fields,
 )
 
-__all__ = ["NodeReport", "RecordReport", "VerifyReport", "verify_artifact"]
+__all__ = [
+    "NodeReport",
+    "RecordReport",
+    "Verification",
+    "VerifyReport",
+    "open_verification",
+    "verify_artifact",
+]
 
 
 @dataclass(slots=True)
@@ -80,6 +88,8 @@ class RecordReport:
     proof_from: str | None = None
     reasons: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    payload: dict[str, Any] | None = None
+    """The proven record's payload (the leaf's, not a node's view of it)."""
 
     @property
     def ok(self) -> bool:
@@ -180,6 +190,32 @@ def verify_artifact(
     registration is no proof of provenance. Raises ``NodeUnavailable`` only when no node
     answered at all; ``clock_ms`` is the local clock for the too-far-future header rule.
     """
+    with open_verification(
+        digest,
+        nodes,
+        confirmations,
+        timeout=timeout,
+        transport=transport,
+        network=network,
+        clock_ms=clock_ms,
+    ) as verification:
+        return verification.report
+
+
+@contextmanager
+def open_verification(
+    digest: str,
+    nodes: Sequence[str],
+    confirmations: int = 1,
+    *,
+    timeout: float = 10.0,
+    transport: httpx.BaseTransport | None = None,
+    network: str | None = None,
+    clock_ms: Callable[[], int] = now_ms,
+) -> Iterator[Verification]:
+    """``verify_artifact``, kept open: the finished ``Verification`` (its ``report``),
+    whose nodes and most-work chain can then prove more records (``related``,
+    ``verify_record``), e.g. an attestation made on one of the digest's records."""
     if not nodes:
         raise ValueError("name at least one node")
     if confirmations < 1:
@@ -187,13 +223,15 @@ def verify_artifact(
     urls = list(dict.fromkeys(url.rstrip("/") for url in nodes))
     clients = [Client(url, timeout=timeout, transport=transport) for url in urls]
     try:
-        return _Verification(digest, clients, confirmations, network, clock_ms()).run()
+        verification = Verification(digest, clients, confirmations, network, clock_ms())
+        verification.run()
+        yield verification
     finally:
         for client in clients:
             client.close()
 
 
-class _Verification:
+class Verification:
     """One run of ``verify_artifact``: the fetching; the checks are ``node.proofs``'."""
 
     def __init__(
@@ -236,8 +274,27 @@ class _Verification:
         if not views:
             self.report.reasons.append(f"no record of {self.digest} on any node")
         for txid, (view, revokers) in views.items():
-            self.report.records.append(self._verify_record(txid, view, revokers))
+            self.report.records.append(self.verify_record(txid, view, revokers))
         return self.report
+
+    def related(self, txid: str) -> dict[str, tuple[dict[str, Any], set[str]]]:
+        """The records that reference ``txid`` directly (attestations on it, inferences
+        with it, ...), as the nodes list them: hints, by txid, with claimed revokers."""
+        found: dict[str, tuple[dict[str, Any], set[str]]] = {}
+        for client, node in self._reachable():
+            try:
+                graph = client.lineage(txid, "descendants", 1)
+            except ApiError as exc:
+                node.notes.append(f"lineage of {txid}: {exc}")
+                continue
+            for view in graph.get("nodes", []):
+                other = view.get("txid") if isinstance(view, dict) else None
+                if not isinstance(other, str) or other == txid:
+                    continue
+                _, revokers = found.setdefault(other, (view, set()))
+                if isinstance(view.get("revoked_by"), str):
+                    revokers.add(view["revoked_by"])
+        return found
 
     def _majority_network(self, chains: list[HeaderChain | None]) -> str | None:
         """The network most nodes with a valid chain are on (ties: the first named), so
@@ -304,7 +361,11 @@ class _Verification:
                 failures.append(f"{client.base_url}: {exc}")
         return None, None, failures
 
-    def _verify_record(self, txid: str, view: dict[str, Any], revokers: set[str]) -> RecordReport:
+    def verify_record(
+        self, txid: str, view: dict[str, Any], revokers: set[str], *, mentions_digest: bool = True
+    ) -> RecordReport:
+        """Prove one record against the most-work chain: its inclusion, depth and any
+        revocation; with ``mentions_digest``, it must also carry the digest verified."""
         assert self.chain is not None
         record = RecordReport(
             txid=txid, kind=_str(view.get("kind")), signer=_str(view.get("signer"))
@@ -316,6 +377,7 @@ class _Verification:
             return record
         tx, header = proven.tx, proven.header
         record.kind, record.signer, record.proof_from = tx.kind, tx.signer, source
+        record.payload = dict(tx.payload)
         record.name = _str(tx.payload.get("name"))
         record.fields = matched_fields(tx, self.digest)
         record.height, record.block_hash, record.timestamp = (
@@ -326,7 +388,7 @@ class _Verification:
         record.confirmations = self.chain.depth(header.height)
         record.work_on_top = self.chain.work_from(header.height)
         record.verified = True
-        if not record.fields:
+        if mentions_digest and not record.fields:
             record.reasons.append(f"the record does not mention {self.digest}")
         need = self.report.confirmations_required
         if record.confirmations < need:

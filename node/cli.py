@@ -318,7 +318,7 @@ def verify_bundle(
             err.print(f"[red]✗[/] {_plain(line)}")
         if answer.ok:
             out.print("[green]verified[/]: the bundle is anchored by the model's signer")
-        else:
+        elif answer.report.ok:  # otherwise the report already said so
             err.print("[bold red]not verified[/]")
     raise typer.Exit(0 if answer.ok else 1)
 

@@ -179,7 +179,8 @@ def _check_serialization(serialization: dict[str, Any], path: object) -> None:
         raise InteropError(
             "unsupported-bundle",
             f"{path}: the bundle leaves out {', '.join(extra)}; this ledger's digest binds "
-            f"every file but {', '.join(MODEL_SIGNING_IGNORED)} (sign without --ignore-paths)",
+            f"every file but {', '.join(MODEL_SIGNING_IGNORED)}: sign again without "
+            "--ignore-paths, with the signature written outside the model directory",
         )
 
 

@@ -127,7 +127,9 @@ def _ancestors(
     client: Client, root: ProvenTx, chain: HeaderChain
 ) -> list[tuple[ProvenTx, str | None]]:
     """Every ancestor, breadth first, proven; with its role when a direct input."""
-    direct = dict(reversed(_references(root.tx.payload, root.tx.kind)))  # first role wins
+    direct: dict[str, str] = {}
+    for ref, role in _references(root.tx.payload, root.tx.kind):
+        direct.setdefault(ref, role)  # an input named twice keeps its first role
     found: dict[str, ProvenTx] = {}
     frontier = list(direct)
     while frontier:

@@ -180,3 +180,14 @@ def test_differences_are_sorted_by_kind() -> None:
         "c: signed, not in the directory",
         "d: not in the bundle",
     ]
+
+
+def test_only_top_level_git_entries_are_left_out(tmp_path: Path) -> None:
+    model = make_hf_model(tmp_path / "model")
+    (model / "notes" / ".gitignore").write_text("*.bak\n")  # nested: signed and hashed
+    private, public = make_signing_key(tmp_path)
+    bundle = sign_model(model, private, tmp_path / "model.sig")
+    assert "notes/.gitignore" in read_bundle(bundle).files
+    checked = check_bundle(model, bundle, public)
+    assert checked.artifact.manifest is not None
+    assert "notes/.gitignore" in checked.artifact.manifest["files"]

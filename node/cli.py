@@ -316,6 +316,8 @@ def verify_bundle(
             out.print(f"anchored by {anchor.txid} at height {anchor.height}", markup=False)
         for line in answer.reasons:
             err.print(f"[red]✗[/] {_plain(line)}")
+        for line in answer.notes:
+            err.print(f"note: {line}", markup=False)
         if answer.ok:
             out.print("[green]verified[/]: the bundle is anchored by the model's signer")
         elif answer.report.ok:  # otherwise the report already said so

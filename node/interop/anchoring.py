@@ -32,6 +32,8 @@ class AnchorReport:
     anchors: list[RecordReport] = field(default_factory=list)
     """Proven ``model-signing/v1`` attestations of this bundle by a model's signer."""
     reasons: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    """Why each other ``model-signing/v1`` attestation on the model is no anchor."""
 
     @property
     def ok(self) -> bool:
@@ -51,6 +53,7 @@ class AnchorReport:
                     for a in self.anchors
                 ],
                 "reasons": self.reasons,
+                "notes": self.notes,
             },
         }
 
@@ -72,7 +75,7 @@ def verify_anchored(
         answer = AnchorReport(verification.report)
         models = [r for r in answer.report.records if r.ok and r.kind == "model"]
         for model in models:
-            answer.anchors += _anchors(verification, model, checked)
+            answer.anchors += _anchors(verification, model, checked, answer.notes)
     if not models:
         answer.reasons.append(f"no verified model record of {digest}")
     elif not answer.anchors:
@@ -84,28 +87,40 @@ def verify_anchored(
 
 
 def _anchors(
-    verification: Verification, model: RecordReport, checked: CheckedBundle
+    verification: Verification, model: RecordReport, checked: CheckedBundle, notes: list[str]
 ) -> list[RecordReport]:
-    expected = checked.result()
+    """The attestations on ``model`` that anchor ``checked``; why others do not, in ``notes``."""
     found = []
     for txid, (view, revokers) in verification.related(model.txid).items():
         claimed = _object(view.get("payload"))
         if view.get("kind") != "attestation" or claimed.get("type") != ATTESTATION_TYPE:
             continue  # a hint only: what counts is re-read from the proven leaf below
         record = verification.verify_record(txid, view, revokers, mentions_digest=False)
-        payload = record.payload or {}
-        result = _object(payload.get("result"))
-        if (
-            record.ok
-            and record.kind == "attestation"
-            and record.signer == model.signer
-            and payload.get("subject") == model.txid
-            and payload.get("type") == ATTESTATION_TYPE
-            and result.get("payload_digest") == expected["payload_digest"]
-            and result.get("key_fingerprint") == expected["key_fingerprint"]
-        ):
+        problem = _mismatch(record, model, checked.result())
+        if problem is None:
             found.append(record)
+        else:
+            notes.append(f"attestation {txid}: {problem}")
     return found
+
+
+def _mismatch(record: RecordReport, model: RecordReport, expected: dict[str, str]) -> str | None:
+    """Why a proven record is no anchor of this bundle for ``model``, or None."""
+    payload = record.payload or {}
+    result = _object(payload.get("result"))
+    if not record.ok:
+        return "; ".join(record.reasons) or "not proven"
+    if record.kind != "attestation" or payload.get("type") != ATTESTATION_TYPE:
+        return f"a {record.kind}, not a {ATTESTATION_TYPE} attestation"
+    if payload.get("subject") != model.txid:
+        return f"attests another record than {model.txid}"
+    if record.signer != model.signer:
+        return "signed by another key than the model's"
+    if result.get("payload_digest") != expected["payload_digest"]:
+        return "anchors another bundle payload"
+    if result.get("key_fingerprint") != expected["key_fingerprint"]:
+        return "names another signing key"
+    return None
 
 
 def _object(value: Any) -> dict[str, Any]:

@@ -163,10 +163,20 @@ def test_model_signing_bundle_round_trip(make_node: NodeFactory, tmp_path: Path)
     assert not any(n.startswith(".git") for n in names)
 
     tampered = model / "model-00002-of-00002.safetensors"
-    tampered.write_bytes(tampered.read_bytes()[:-1] + b"!")
+    original = tampered.read_bytes()
+    tampered.write_bytes(original[:-1] + b"!")
     failed = ailedger("verify", str(model), *signing, *both)
     assert failed.returncode == 1, failed.stdout + failed.stderr
     assert "model-00002-of-00002.safetensors: modified" in failed.stderr
+
+    # The signer withdraws the anchor: the bundle no longer verifies as anchored.
+    tampered.write_bytes(original)
+    ok("record", "revocation", "--subject", anchor_txid, "--key", str(key), "--node", node.url)
+    node.mine(1)
+    revoked = ailedger("verify", str(model), *signing, "--node", node.url)
+    assert revoked.returncode == 1, revoked.stdout + revoked.stderr
+    assert "no model-signing/v1 attestation" in revoked.stderr
+    assert f"attestation {anchor_txid}: revoked by" in revoked.stderr
 
 
 def check_envelope(envelope: dict[str, Any], public_hex: str) -> None:
@@ -268,7 +278,9 @@ def test_bundles_that_do_not_fit_are_refused(make_node: NodeFactory, tmp_path: P
         node.url,
     )
     node.mine(1)
-    assert ailedger("verify", str(model), *signing, "--node", node.url).returncode == 1
+    attested = ailedger("verify", str(model), *signing, "--node", node.url)
+    assert attested.returncode == 1, attested.stdout + attested.stderr
+    assert "signed by another key than the model's" in attested.stderr
 
 
 def bundle_of(model: Path, private: Path, tmp_path: Path) -> Path:

@@ -30,6 +30,7 @@ from rich.tree import Tree
 
 from consensus.errors import InvalidTx
 from consensus.keys import private_key_to_pem, public_key_hex
+from node.cli_interop import BundleOption, BundlePublicKeyOption, bundle_options
 from node.client import ApiError, Client, NodeUnavailable
 from node.interop.errors import InteropError
 from node.manifest import ArtifactError, artifact_size, digest_path, is_digest
@@ -266,30 +267,6 @@ def verify(
     raise typer.Exit(0 if report.ok else 1)
 
 
-BundleOption = Annotated[
-    Path | None,
-    typer.Option(help="An OpenSSF model-signing bundle of the directory (design §11)."),
-]
-BundlePublicKeyOption = Annotated[
-    Path | None, typer.Option(help="The EC public key (PEM) the bundle is signed with.")
-]
-
-
-def bundle_options(bundle: Path | None, public_key: Path | None) -> tuple[Path, Path] | None:
-    """The two model-signing options, given together or not at all."""
-    if (bundle is None) != (public_key is None):
-        fail("give --model-signing-bundle and --model-signing-public-key together", 2)
-    return None if bundle is None or public_key is None else (bundle, public_key)
-
-
-def check_signed_directory(path: Path, bundle: tuple[Path, Path]) -> Any:
-    """``node.interop.model_signing.check_bundle`` with a progress bar (a CheckedBundle)."""
-    from node.interop.model_signing import MODEL_SIGNING_IGNORED, check_bundle  # noqa: PLC0415
-
-    with hashing_progress(path, False, exclude=MODEL_SIGNING_IGNORED) as progress:
-        return check_bundle(path, *bundle, progress=progress)
-
-
 def verify_bundle(
     path: Path,
     bundle: tuple[Path, Path],
@@ -300,9 +277,11 @@ def verify_bundle(
 ) -> NoReturn:
     """``verify DIR --model-signing-bundle ...``: the bundle, then its anchor (§11)."""
     from node.interop.anchoring import verify_anchored  # noqa: PLC0415
+    from node.interop.model_signing import MODEL_SIGNING_IGNORED, check_bundle  # noqa: PLC0415
 
     with failures():
-        checked = check_signed_directory(path, bundle)
+        with hashing_progress(path, False, exclude=MODEL_SIGNING_IGNORED) as progress:
+            checked = check_bundle(path, *bundle, progress=progress)
         answer = verify_anchored(checked, nodes, confirmations, timeout=timeout)
     if as_json:
         import json  # noqa: PLC0415

@@ -20,11 +20,7 @@ from consensus.payloads import ROLES
 from consensus.tx import is_txid
 from node.cli import (
     DEFAULT_NODE,
-    BundleOption,
-    BundlePublicKeyOption,
     app,
-    bundle_options,
-    check_signed_directory,
     digest_of,
     err,
     fail,
@@ -33,7 +29,9 @@ from node.cli import (
     out,
     report_skipped,
 )
+from node.cli_interop import BundleOption, BundlePublicKeyOption, bundle_options
 from node.client import Client
+from node.interop.model_signing import MODEL_SIGNING_IGNORED, check_bundle
 from node.manifest import digest_artifact, is_digest
 
 __all__ = ["record_app", "register_app"]
@@ -203,8 +201,10 @@ def register_model(
     bundle = bundle_options(model_signing_bundle, model_signing_public_key)
     with failures(), Client(node) as client:
         code = None if code_digest is None else digest_of(code_digest, skip_symlinks)
-        checked = None if bundle is None else check_signed_directory(path, bundle)
-        if checked is not None:
+        checked = None
+        if bundle is not None:
+            with hashing_progress(path, False, exclude=MODEL_SIGNING_IGNORED) as progress:
+                checked = check_bundle(path, *bundle, progress=progress)
             artifact, extra = checked.artifact, checked.metadata(extra)
         else:
             with hashing_progress(path, skip_symlinks) as progress:

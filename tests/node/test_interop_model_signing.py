@@ -22,7 +22,7 @@ from node.interop.model_signing import (
     key_fingerprint,
     read_bundle,
 )
-from node.manifest import digest_directory
+from node.manifest import artifact_size, digest_directory
 from tests.modelsigning import NFD_NAME, make_hf_model, make_signing_key, sign_model
 
 
@@ -191,3 +191,16 @@ def test_only_top_level_git_entries_are_left_out(tmp_path: Path) -> None:
     checked = check_bundle(model, bundle, public)
     assert checked.artifact.manifest is not None
     assert "notes/.gitignore" in checked.artifact.manifest["files"]
+
+
+def test_manifest_exclude_is_top_level_only_and_counts_in_the_size(tmp_path: Path) -> None:
+    root = tmp_path / "tree"
+    (root / ".git").mkdir(parents=True)
+    (root / ".git" / "HEAD").write_text("ref")
+    (root / "sub" / ".git").mkdir(parents=True)
+    (root / "sub" / ".git" / "HEAD").write_text("nested")
+    (root / "a.txt").write_text("a")
+    _, manifest = digest_directory(root, exclude=MODEL_SIGNING_IGNORED)
+    assert sorted(manifest["files"]) == ["a.txt", "sub/.git/HEAD"]
+    assert artifact_size(root, exclude=MODEL_SIGNING_IGNORED) == len("a") + len("nested")
+    assert artifact_size(root) == len("a") + len("nested") + len("ref")

@@ -1,0 +1,208 @@
+// The lineage graph: ancestors and descendants of a record, laid out in layers (sources
+// on the left, what derives from them to the right) and drawn by hand as inline SVG.
+// Each record is a <g data-txid> with its kind and full name as text; each edge carries
+// its role (training_data, model, subject, ...). Clicking a record opens it.
+import { get } from "./api.js";
+import { download, h, recordName, short } from "./ui.js";
+
+const SVG = "http://www.w3.org/2000/svg";
+const KINDS = ["dataset", "model", "inference", "attestation", "revocation"];
+const ROW = 66;
+const NODE_H = 50;
+const GAP_X = 110;
+const SWEEPS = 4;
+
+function s(tag, attrs = {}, text) {
+  const el = document.createElementNS(SVG, tag);
+  for (const [k, v] of Object.entries(attrs)) if (v !== undefined && v !== null) el.setAttribute(k, v);
+  if (text !== undefined) el.textContent = text;
+  return el;
+}
+
+/** Both walks merged: {root, nodes: [views], edges: [{from, to, role}]}. */
+export async function fetchLineage(txid) {
+  const base = `v1/records/${txid}/lineage`;
+  const [up, down] = await Promise.all([
+    get(`${base}?direction=ancestors`),
+    get(`${base}?direction=descendants`),
+  ]);
+  const side = new Map();
+  const nodes = new Map();
+  for (const n of up.nodes) { nodes.set(n.txid, n); side.set(n.txid, "ancestor"); }
+  for (const n of down.nodes) {
+    if (!nodes.has(n.txid)) { nodes.set(n.txid, n); side.set(n.txid, "descendant"); }
+  }
+  side.set(txid, "root");
+  const edges = new Map();
+  for (const e of [...up.edges, ...down.edges]) edges.set(`${e.from} ${e.to} ${e.role}`, e);
+  return { root: txid, nodes: [...nodes.values()], edges: [...edges.values()], side };
+}
+
+/** Layers by longest path from the sources, ordered by barycentre sweeps. */
+export function layout(nodes, edges) {
+  const ids = new Set(nodes.map((n) => n.txid));
+  const parents = new Map(nodes.map((n) => [n.txid, []]));
+  const children = new Map(nodes.map((n) => [n.txid, []]));
+  for (const e of edges) {
+    if (!ids.has(e.from) || !ids.has(e.to)) continue;
+    parents.get(e.from).push(e.to);
+    children.get(e.to).push(e.from);
+  }
+  const rank = new Map();
+  const waiting = new Map(nodes.map((n) => [n.txid, parents.get(n.txid).length]));
+  const queue = nodes.filter((n) => waiting.get(n.txid) === 0).map((n) => n.txid);
+  for (const id of queue) rank.set(id, 0);
+  while (queue.length) {
+    const id = queue.shift();
+    for (const child of children.get(id)) {
+      rank.set(child, Math.max(rank.get(child) ?? 0, rank.get(id) + 1));
+      waiting.set(child, waiting.get(child) - 1);
+      if (waiting.get(child) === 0) queue.push(child);
+    }
+  }
+  const layers = [];
+  const order = (n) => [n.height ?? Infinity, n.index ?? 0];
+  const sorted = [...nodes].sort((a, b) => order(a)[0] - order(b)[0] || order(a)[1] - order(b)[1]);
+  for (const n of sorted) {
+    const r = rank.get(n.txid) ?? 0;
+    (layers[r] ||= []).push(n.txid);
+  }
+  const pos = new Map();
+  const place = () => layers.forEach((layer) => layer.forEach((id, i) => pos.set(id, (i + 0.5) / layer.length)));
+  const sweep = (layer, neighbours) => {
+    const key = new Map(layer.map((id) => {
+      const ns = neighbours.get(id);
+      return [id, ns.length ? ns.reduce((sum, n) => sum + pos.get(n), 0) / ns.length : pos.get(id)];
+    }));
+    layer.sort((a, b) => key.get(a) - key.get(b));
+    layer.forEach((id, i) => pos.set(id, (i + 0.5) / layer.length));
+  };
+  place();
+  for (let i = 0; i < SWEEPS; i++) {
+    for (let r = 1; r < layers.length; r++) sweep(layers[r], parents);
+    for (let r = layers.length - 2; r >= 0; r--) sweep(layers[r], children);
+  }
+  return { layers, parents };
+}
+
+const textWidth = (text, px) => Math.ceil(text.length * px * 0.6);
+
+function nodeWidth(view) {
+  const name = recordName(view);
+  return Math.max(170, textWidth(name, 13) + 24, textWidth(view.kind, 11) + 90);
+}
+
+/** The <svg> of a lineage; ``opened`` is the record the page shows. */
+export function draw(graph, opened) {
+  const byId = new Map(graph.nodes.map((n) => [n.txid, n]));
+  const { layers } = layout(graph.nodes, graph.edges);
+  const box = new Map();
+  let x = 20;
+  const tallest = Math.max(...layers.map((l) => l.length));
+  for (const layer of layers) {
+    const width = Math.max(...layer.map((id) => nodeWidth(byId.get(id))));
+    const top = 20 + ((tallest - layer.length) * ROW) / 2;
+    layer.forEach((id, i) => box.set(id, { x, y: top + i * ROW, w: nodeWidth(byId.get(id)) }));
+    x += width + GAP_X;
+  }
+  const width = x - GAP_X + 20;
+  const height = 40 + tallest * ROW - (ROW - NODE_H);
+  const svg = s("svg", {
+    class: "lineage", xmlns: SVG, width, height, viewBox: `0 0 ${width} ${height}`,
+    role: "img", "aria-label": `lineage of ${graph.root}`,
+  });
+  const defs = s("defs");
+  const marker = s("marker", { id: "arrow", viewBox: "0 0 10 10", refX: 10, refY: 5, markerWidth: 7, markerHeight: 7, orient: "auto" });
+  marker.append(s("path", { d: "M0,0 L10,5 L0,10 z", class: "arrow" }));
+  defs.append(marker);
+  svg.append(defs);
+  const edgeLayer = s("g", { class: "edges" });
+  const labelLayer = s("g", { class: "labels" });
+  for (const e of graph.edges) {
+    const child = box.get(e.from);
+    const parent = box.get(e.to);
+    if (!child || !parent) continue;
+    const x0 = parent.x + parent.w;
+    const y0 = parent.y + NODE_H / 2;
+    const x1 = child.x;
+    const y1 = child.y + NODE_H / 2;
+    const mx = (x0 + x1) / 2;
+    edgeLayer.append(s("path", {
+      class: "edge", d: `M${x0},${y0} C${mx},${y0} ${mx},${y1} ${x1},${y1}`, "marker-end": "url(#arrow)",
+      "data-from": e.to, "data-to": e.from,
+    }));
+    labelLayer.append(s("text", { class: "role", x: mx, y: (y0 + y1) / 2 - 4, "text-anchor": "middle" }, e.role));
+  }
+  const nodeLayer = s("g", { class: "nodes" });
+  for (const [id, b] of box) {
+    const view = byId.get(id);
+    const classes = ["node", `k-${view.kind}`, view.revoked ? "revoked" : "", id === opened ? "root" : ""];
+    const g = s("g", {
+      class: classes.filter(Boolean).join(" "), "data-txid": id, "data-kind": view.kind,
+      transform: `translate(${b.x},${b.y})`, tabindex: 0, role: "link",
+    });
+    g.append(
+      s("title", {}, `${view.kind} ${recordName(view)}\n${id}`),
+      s("rect", { width: b.w, height: NODE_H, rx: 7 }),
+      s("text", { class: "kind", x: 10, y: 15 }, view.kind),
+      s("text", { class: "name", x: 10, y: 31 }, recordName(view)),
+      s("text", { class: "sub", x: 10, y: 44 }, `${short(id, 16)}${view.height !== null ? `  #${view.height}` : ""}`),
+    );
+    if (view.revoked) g.append(s("text", { class: "revoked-mark", x: b.w - 8, y: 15, "text-anchor": "end" }, "revoked"));
+    const open = () => { location.hash = `#/tx/${id}`; };
+    g.addEventListener("click", open);
+    g.addEventListener("keydown", (ev) => { if (ev.key === "Enter") open(); });
+    nodeLayer.append(g);
+  }
+  svg.append(edgeLayer, nodeLayer, labelLayer);
+  return svg;
+}
+
+const EXPORT_STYLE = `
+  svg { font-family: sans-serif; background: #fff; }
+  .node rect { fill: #f5f7fb; stroke-width: 2; } .node.root rect { stroke-width: 4; }
+  .node.revoked rect { stroke-dasharray: 6 3; }
+  .kind { font-size: 11px; font-weight: 700; } .name { font-size: 13px; fill: #1d2330; }
+  .sub { font-size: 10.5px; fill: #5b6475; font-family: monospace; }
+  .revoked-mark { fill: #c62f2f; font-weight: 700; font-size: 10.5px; }
+  .edge { fill: none; stroke: #5b6475; stroke-width: 1.5; } .arrow { fill: #5b6475; }
+  .role { font-size: 11px; fill: #1d2330; paint-order: stroke; stroke: #fff; stroke-width: 4px; }
+  ${KINDS.map((k, i) => `.k-${k} rect { stroke: ${["#2f6fdf", "#8a3fd1", "#17875a", "#b7791f", "#c62f2f"][i]}; }
+  .k-${k} .kind { fill: ${["#2f6fdf", "#8a3fd1", "#17875a", "#b7791f", "#c62f2f"][i]}; }`).join("\n")}`;
+
+function exportSvg(svg, root) {
+  const copy = svg.cloneNode(true);
+  copy.insertBefore(s("style", {}, EXPORT_STYLE), copy.firstChild);
+  const text = `<?xml version="1.0" encoding="UTF-8"?>\n${new XMLSerializer().serializeToString(copy)}\n`;
+  download(`lineage-${root.slice(0, 12)}.svg`, text, "image/svg+xml");
+}
+
+function legend() {
+  return h("span", { class: "legend" }, KINDS.map((k) => h("span", {}, h("i", { class: k }), k)));
+}
+
+/** The lineage panel of a record view: controls, legend and the graph. */
+export async function lineagePanel(txid) {
+  const graph = await fetchLineage(txid);
+  const wrap = h("div", { class: "graph-wrap" });
+  const shown = { ancestor: true, descendant: true };
+  const render = () => {
+    const keep = (id) => graph.side.get(id) === "root" || shown[graph.side.get(id)];
+    const nodes = graph.nodes.filter((n) => keep(n.txid));
+    const ids = new Set(nodes.map((n) => n.txid));
+    const edges = graph.edges.filter((e) => ids.has(e.from) && ids.has(e.to));
+    wrap.replaceChildren(draw({ root: txid, nodes, edges }, txid));
+  };
+  const toggle = (name) => h("label", {},
+    h("input", { type: "checkbox", checked: true, name, onchange: (ev) => { shown[name.slice(0, -1)] = ev.target.checked; render(); } }),
+    ` ${name}`);
+  const exported = () => ({ root: txid, nodes: graph.nodes, edges: graph.edges });
+  const controls = h("div", { class: "graph-controls" },
+    toggle("ancestors"), toggle("descendants"),
+    h("button", { type: "button", onclick: () => exportSvg(wrap.querySelector("svg"), txid) }, "export SVG"),
+    h("button", { type: "button", onclick: () => download(`lineage-${txid.slice(0, 12)}.json`, `${JSON.stringify(exported(), null, 2)}\n`, "application/json") }, "export JSON"),
+    legend(),
+    h("span", { class: "muted" }, `${graph.nodes.length} records, ${graph.edges.length} edges`));
+  render();
+  return h("div", { class: "lineage-panel" }, controls, wrap);
+}

@@ -22,6 +22,12 @@ PAGE_POLICY = (
     "default-src 'self'; img-src 'self' data: blob:; style-src 'self' 'unsafe-inline'; "
     "object-src 'none'; base-uri 'none'; frame-ancestors 'none'"
 )
+# Swagger UI and ReDoc also stay on the machine: ReDoc's footer would otherwise fetch its
+# logo from a CDN. ReDoc parses the description in a worker it makes from a blob.
+DOCS_POLICY = (
+    "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
+    "worker-src 'self' blob:; object-src 'none'; base-uri 'none'"
+)
 
 
 def _serve(request: Request, found: Asset, cache_control: str) -> Response:
@@ -65,7 +71,11 @@ def _docs_page(title: str, head: str, body: str) -> Response:
         f'<title>{escape(title)}</title><link rel="icon" href="data:,">{head}</head>'
         f"<body>{body}</body></html>\n"
     )
-    return Response(page, media_type="text/html; charset=utf-8")
+    return Response(
+        page,
+        media_type="text/html; charset=utf-8",
+        headers={"Content-Security-Policy": DOCS_POLICY},
+    )
 
 
 def _spec_url(request: Request) -> str:

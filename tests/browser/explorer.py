@@ -19,7 +19,11 @@ from tests.functional.framework import ADMIN_TOKEN, TestNode, wait_until
 
 __all__ = ["CHROMIUM_CANDIDATES", "Lineage", "chromium_path", "make_lineage"]
 
-CHROMIUM_CANDIDATES = ("/usr/lib/chromium/chromium", "/usr/bin/chromium", "/usr/bin/chromium-browser")
+CHROMIUM_CANDIDATES = (
+    "/usr/lib/chromium/chromium",
+    "/usr/bin/chromium",
+    "/usr/bin/chromium-browser",
+)
 
 
 def chromium_path() -> str | None:
@@ -56,11 +60,16 @@ def make_lineage(node: TestNode, files: Path) -> Lineage:
         dataset = client.register_dataset(corpus, key=key, name="example-corpus")
         client.mine(1)
         model = client.register_model(
-            _file(files, "model.bin", b"weights v1"), key=key, name="example-model",
-            inputs=[(dataset, "training_data")], framework="numpy",
+            _file(files, "model.bin", b"weights v1"),
+            key=key,
+            name="example-model",
+            inputs=[(dataset, "training_data")],
+            framework="numpy",
         )
         revoked = client.register_model(
-            _file(files, "old.bin", b"weights v0"), key=key, name="withdrawn-model",
+            _file(files, "old.bin", b"weights v0"),
+            key=key,
+            name="withdrawn-model",
             inputs=[(dataset, "training_data")],
         )
         client.mine(1)

@@ -55,9 +55,7 @@ MAX_HEIGHT_DIGITS = 19
     response_model=SearchOut,
     responses={422: {"model": _ErrorOut, "description": "q is empty or longer than 200"}},
 )
-def search(
-    node: NodeDep, q: Annotated[str, Query(min_length=1, max_length=200)]
-) -> dict[str, Any]:
+def search(node: NodeDep, q: Annotated[str, Query(min_length=1, max_length=200)]) -> dict[str, Any]:
     """What ``q`` names, best match first: ``record`` (a txid, confirmed or pending),
     ``block`` (a block hash, or a height on the active chain), ``signer`` (a key that
     signed confirmed records), ``digest`` (a ``sha256:`` digest of confirmed records).

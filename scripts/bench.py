@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from benchlib.consensus_bench import bench_merkle, bench_solve, bench_verify
+from benchlib.explorer_bench import bench_explorer
 from benchlib.miner_bench import bench_miner
 from benchlib.p2p_join import JOIN_BLOCKS, bench_join
 from benchlib.p2p_propagation import bench_propagation
@@ -59,6 +60,7 @@ BENCHES = (
     Bench("lineage", "node", "8", "lineage query on a 10k-record chain", bench_lineage),
     Bench("join", "p2p", "9", "a new node syncs a chain from one peer", bench_join),
     Bench("propagation", "p2p", "10", "block propagation, 5 nodes: line, mesh", bench_propagation),
+    Bench("page", "explorer", "11", "the explorer in headless Chromium", bench_explorer),
 )
 SECTIONS = tuple(dict.fromkeys(b.section for b in BENCHES))
 

@@ -10,7 +10,7 @@ import { blockView, blocksView, mempoolView, peersView, recordsView, searchView,
 const POLL_MS = 2000; // design §10: a live status bar, polling at most every 2 s
 const main = document.getElementById("view");
 const statusBar = document.getElementById("status");
-const state = { status: null, render: 0 };
+const state = { status: null, render: 0, ready: null };
 
 function route() {
   const [path, search] = location.hash.replace(/^#/, "").split("?");
@@ -25,6 +25,7 @@ async function render({ quiet = false } = {}) {
   const { parts, params } = route();
   const [name = "", arg] = parts;
   if (!quiet) main.replaceChildren(h("p", { class: "muted" }, "loading…"));
+  if (name !== "tx") await state.ready; // only the block views need the tip's height
   const tip = state.status ? state.status.height : 0;
   const views = {
     "": () => blocksView(params, tip),
@@ -78,7 +79,8 @@ async function poll() {
       state.status = s;
       showStatus(s);
       const { parts, params } = route();
-      if (moved && LIVE.has(parts[0] || "") && !params.get("from")) render({ quiet: true });
+      const live = (LIVE.has(parts[0] || "") && !params.get("from")) || main.querySelector("[data-live]");
+      if (moved && live) render({ quiet: true });
     } catch (err) {
       statusBar.replaceChildren(h("span", { class: "down" }, `the node does not answer: ${err.message}`));
     }
@@ -97,13 +99,8 @@ document.getElementById("search").addEventListener("submit", (ev) => {
 window.addEventListener("hashchange", () => render());
 document.addEventListener("visibilitychange", () => { if (!document.hidden && state.status) render({ quiet: true }); });
 
-(async () => {
-  try {
-    state.status = await get("v1/status");
-    showStatus(state.status);
-  } catch {
-    // the first poll says so
-  }
-  await render();
-  setTimeout(poll, POLL_MS);
-})();
+state.ready = get("v1/status").then(
+  (s) => { state.status = s; showStatus(s); },
+  () => {}, // the first poll says so
+);
+render().then(() => setTimeout(poll, POLL_MS));

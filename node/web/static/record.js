@@ -76,7 +76,7 @@ export async function recordView(txid) {
     paths.push(`v1/transactions/${txid}/proof`, `v1/records/${txid}/lineage?direction=ancestors`,
       `v1/records/${txid}/lineage?direction=descendants`);
   }
-  return frame({
+  const el = frame({
     title: [kindBadge(view.kind), recordName(view)],
     route: `/tx/${txid}`,
     paths,
@@ -91,4 +91,6 @@ export async function recordView(txid) {
       lineage,
     ],
   });
+  if (view.status === "pending") el.dataset.live = "pending"; // redrawn when a block comes
+  return el;
 }

@@ -38,51 +38,75 @@ export async function fetchLineage(txid) {
   return { root: txid, nodes: [...nodes.values()], edges: [...edges.values()], side };
 }
 
-/** Layers by longest path from the sources, ordered by barycentre sweeps. */
+/**
+ * Layers: longest path from the sources, then each record pulled right next to its
+ * nearest child; an edge that spans layers passes through a virtual point in each
+ * layer between, so that it never runs under a record. Then barycentre sweeps order
+ * each layer to uncross edges. Returns {layers: [[id]], rank, routes: [[id...]]}.
+ */
 export function layout(nodes, edges) {
   const ids = new Set(nodes.map((n) => n.txid));
+  const inner = edges.filter((e) => ids.has(e.from) && ids.has(e.to));
   const parents = new Map(nodes.map((n) => [n.txid, []]));
   const children = new Map(nodes.map((n) => [n.txid, []]));
-  for (const e of edges) {
-    if (!ids.has(e.from) || !ids.has(e.to)) continue;
+  for (const e of inner) {
     parents.get(e.from).push(e.to);
     children.get(e.to).push(e.from);
   }
   const rank = new Map();
   const waiting = new Map(nodes.map((n) => [n.txid, parents.get(n.txid).length]));
-  const queue = nodes.filter((n) => waiting.get(n.txid) === 0).map((n) => n.txid);
-  for (const id of queue) rank.set(id, 0);
-  while (queue.length) {
-    const id = queue.shift();
+  const topo = nodes.filter((n) => waiting.get(n.txid) === 0).map((n) => n.txid);
+  for (const id of topo) rank.set(id, 0);
+  for (let i = 0; i < topo.length; i++) {
+    const id = topo[i];
     for (const child of children.get(id)) {
       rank.set(child, Math.max(rank.get(child) ?? 0, rank.get(id) + 1));
       waiting.set(child, waiting.get(child) - 1);
-      if (waiting.get(child) === 0) queue.push(child);
+      if (waiting.get(child) === 0) topo.push(child);
     }
   }
+  for (const id of [...topo].reverse()) {
+    const below = children.get(id).map((c) => rank.get(c));
+    if (below.length) rank.set(id, Math.max(rank.get(id), Math.min(...below) - 1));
+  }
+  const up = new Map(nodes.map((n) => [n.txid, []]));
+  const down = new Map(nodes.map((n) => [n.txid, []]));
+  const link = (a, b) => { down.get(a).push(b); up.get(b).push(a); }; // a left of b
+  const routes = inner.map((e, i) => {
+    const route = [e.to];
+    for (let r = rank.get(e.to) + 1; r < rank.get(e.from); r++) {
+      const id = `v${i}:${r}`;
+      rank.set(id, r);
+      up.set(id, []);
+      down.set(id, []);
+      route.push(id);
+    }
+    route.push(e.from);
+    for (let k = 1; k < route.length; k++) link(route[k - 1], route[k]);
+    return route;
+  });
   const layers = [];
-  const order = (n) => [n.height ?? Infinity, n.index ?? 0];
-  const sorted = [...nodes].sort((a, b) => order(a)[0] - order(b)[0] || order(a)[1] - order(b)[1]);
-  for (const n of sorted) {
-    const r = rank.get(n.txid) ?? 0;
-    (layers[r] ||= []).push(n.txid);
+  const key = (n) => [n.height ?? Infinity, n.index ?? 0];
+  const sorted = [...nodes].sort((a, b) => key(a)[0] - key(b)[0] || key(a)[1] - key(b)[1]);
+  for (const id of [...sorted.map((n) => n.txid), ...[...rank.keys()].filter((id) => !ids.has(id))]) {
+    (layers[rank.get(id) ?? 0] ||= []).push(id);
   }
   const pos = new Map();
-  const place = () => layers.forEach((layer) => layer.forEach((id, i) => pos.set(id, (i + 0.5) / layer.length)));
+  const place = (layer) => layer.forEach((id, i) => pos.set(id, (i + 0.5) / layer.length));
   const sweep = (layer, neighbours) => {
-    const key = new Map(layer.map((id) => {
+    const at = new Map(layer.map((id) => {
       const ns = neighbours.get(id);
       return [id, ns.length ? ns.reduce((sum, n) => sum + pos.get(n), 0) / ns.length : pos.get(id)];
     }));
-    layer.sort((a, b) => key.get(a) - key.get(b));
-    layer.forEach((id, i) => pos.set(id, (i + 0.5) / layer.length));
+    layer.sort((a, b) => at.get(a) - at.get(b));
+    place(layer);
   };
-  place();
+  layers.forEach(place);
   for (let i = 0; i < SWEEPS; i++) {
-    for (let r = 1; r < layers.length; r++) sweep(layers[r], parents);
-    for (let r = layers.length - 2; r >= 0; r--) sweep(layers[r], children);
+    for (let r = 1; r < layers.length; r++) sweep(layers[r], up);
+    for (let r = layers.length - 2; r >= 0; r--) sweep(layers[r], down);
   }
-  return { layers, parents };
+  return { layers, routes, edges: inner };
 }
 
 const textWidth = (text, px) => Math.ceil(text.length * px * 0.6);
@@ -95,14 +119,14 @@ function nodeWidth(view) {
 /** The <svg> of a lineage; ``opened`` is the record the page shows. */
 export function draw(graph, opened) {
   const byId = new Map(graph.nodes.map((n) => [n.txid, n]));
-  const { layers } = layout(graph.nodes, graph.edges);
+  const { layers, routes, edges } = layout(graph.nodes, graph.edges);
   const box = new Map();
   let x = 20;
   const tallest = Math.max(...layers.map((l) => l.length));
   for (const layer of layers) {
-    const width = Math.max(...layer.map((id) => nodeWidth(byId.get(id))));
+    const width = Math.max(40, ...layer.filter((id) => byId.has(id)).map((id) => nodeWidth(byId.get(id))));
     const top = 20 + ((tallest - layer.length) * ROW) / 2;
-    layer.forEach((id, i) => box.set(id, { x, y: top + i * ROW, w: nodeWidth(byId.get(id)) }));
+    layer.forEach((id, i) => box.set(id, { x, y: top + i * ROW, w: byId.has(id) ? nodeWidth(byId.get(id)) : width }));
     x += width + GAP_X;
   }
   const width = x - GAP_X + 20;
@@ -118,24 +142,28 @@ export function draw(graph, opened) {
   svg.append(defs);
   const edgeLayer = s("g", { class: "edges" });
   const labelLayer = s("g", { class: "labels" });
-  for (const e of graph.edges) {
-    const child = box.get(e.from);
-    const parent = box.get(e.to);
-    if (!child || !parent) continue;
-    const x0 = parent.x + parent.w;
-    const y0 = parent.y + NODE_H / 2;
-    const x1 = child.x;
-    const y1 = child.y + NODE_H / 2;
-    const mx = (x0 + x1) / 2;
-    edgeLayer.append(s("path", {
-      class: "edge", d: `M${x0},${y0} C${mx},${y0} ${mx},${y1} ${x1},${y1}`, "marker-end": "url(#arrow)",
-      "data-from": e.to, "data-to": e.from,
-    }));
-    labelLayer.append(s("text", { class: "role", x: mx, y: (y0 + y1) / 2 - 4, "text-anchor": "middle" }, e.role));
-  }
+  routes.forEach((route, i) => {
+    const e = edges[i];
+    const mid = (id) => box.get(id).y + NODE_H / 2;
+    let d = "";
+    let label = null;
+    for (let k = 1; k < route.length; k++) {
+      const a = box.get(route[k - 1]);
+      const b = box.get(route[k]);
+      const [x0, y0, x1, y1] = [a.x + a.w, mid(route[k - 1]), b.x, mid(route[k])];
+      const mx = (x0 + x1) / 2;
+      if (k === 1) d += `M${x0},${y0}`;
+      if (k > 1) d += ` L${x0},${y0}`; // across a virtual point's column
+      d += ` C${mx},${y0} ${mx},${y1} ${x1},${y1}`;
+      if (k === route.length - 1) label = [mx, (y0 + y1) / 2 - 4];
+    }
+    edgeLayer.append(s("path", { class: "edge", d, "marker-end": "url(#arrow)", "data-from": e.to, "data-to": e.from }));
+    labelLayer.append(s("text", { class: "role", x: label[0], y: label[1], "text-anchor": "middle" }, e.role));
+  });
   const nodeLayer = s("g", { class: "nodes" });
   for (const [id, b] of box) {
     const view = byId.get(id);
+    if (!view) continue; // a virtual point of a long edge
     const classes = ["node", `k-${view.kind}`, view.revoked ? "revoked" : "", id === opened ? "root" : ""];
     const g = s("g", {
       class: classes.filter(Boolean).join(" "), "data-txid": id, "data-kind": view.kind,

@@ -19,7 +19,7 @@ import httpx
 import pytest
 
 from tests.browser.explorer import Lineage, chromium_path, make_lineage
-from tests.functional.framework import TestNode
+from tests.functional.framework import TestNode, wait_until
 
 playwright_api = pytest.importorskip("playwright.sync_api")
 
@@ -291,3 +291,39 @@ def test_assets_are_utf8_and_the_page_calls_only_its_node(node: TestNode) -> Non
         assert again.status_code == 304
     missing = httpx.get(f"{node.url}/static/../pyproject.toml")
     assert missing.status_code == 404
+
+
+def test_tips_page_shows_a_side_branch(
+    browser: Any, shots: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """Two nodes mine apart (2 blocks and 3), then one dials the other: it reorganises to
+    the heavier chain and keeps its own 2 blocks as a valid fork, drawn on the tips page."""
+    root = tmp_path_factory.mktemp("explorer-fork")
+    light, heavy = TestNode(1, root), TestNode(2, root)
+    tab = None
+    try:
+        light.start()
+        heavy.start()
+        fork = light.mine(2)
+        heavy.mine(3)
+        light.call("POST", "/v1/admin/peers", json={"url": heavy.url})
+        wait_until(
+            lambda: light.status()["best_hash"] == heavy.status()["best_hash"],
+            what="the light node to follow the heavier chain",
+        )
+        tab = Page(browser, light, shots)
+        page = tab.open("#/tips")
+        branch = page.locator(".panel", has_text="side branch of 2 block(s)")
+        branch.wait_for()
+        assert "valid-fork" in branch.inner_text()
+        for block_hash in fork:
+            assert branch.locator(f'a[href="#/block/{block_hash}"]').count() == 1
+        branch.locator(f'a[href="#/block/{fork[-1]}"]').click()
+        page.get_by_text("not on the active chain").wait_for()
+        tab.shot("tips-fork")
+        assert tab.foreign == [] and tab.errors == []
+    finally:
+        if tab is not None:
+            tab.context.close()
+        light.close()
+        heavy.close()

@@ -53,7 +53,10 @@ MAX_HEIGHT_DIGITS = 19
 @router.get(
     "/v1/search",
     response_model=SearchOut,
-    responses={422: {"model": _ErrorOut, "description": "q is empty or longer than 200"}},
+    responses={
+        422: {"model": _ErrorOut, "description": "q is missing, empty or longer than 200"},
+        503: {"model": _ErrorOut, "description": "the node's storage failed"},
+    },
 )
 def search(node: NodeDep, q: Annotated[str, Query(min_length=1, max_length=200)]) -> dict[str, Any]:
     """What ``q`` names, best match first: ``record`` (a txid, confirmed or pending),

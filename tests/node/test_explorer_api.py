@@ -41,7 +41,15 @@ async def test_search_names_records_blocks_heights_signers_and_digests(
         "height": None, "active": None,
     }  # fmt: skip
 
-    for nothing in ("7", BOB_HEX, "sha256:" + "0" * 64, "example", "ü" * 200):
+    for nothing in (
+        "7",
+        "9" * 19,
+        "99999999999999999999",
+        BOB_HEX,
+        "sha256:" + "0" * 64,
+        "example",
+        "ü" * 200,
+    ):
         assert await search(api, nothing) == []
 
 

@@ -47,7 +47,7 @@ router = APIRouter(tags=["records"])
 
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 _DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
-MAX_HEIGHT_DIGITS = 19
+MAX_HEIGHT_DIGITS = 18  # heights past 10**18 do not exist, and SQLite integers stop at 2**63
 
 
 @router.get(

@@ -17,7 +17,9 @@ from urllib.parse import urlsplit
 
 import httpx
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from node.client import Client
 from tests.browser.explorer import Lineage, chromium_path, make_lineage
 from tests.functional.framework import TestNode, wait_until
 
@@ -137,6 +139,17 @@ def test_lineage_graph_shows_ancestors_and_descendants(tab: Page, lineage: Linea
     ):
         assert drawn in svg_text
     tab.shot("lineage-dataset")
+    with page.expect_download() as svg_download:
+        page.get_by_role("button", name="export SVG").click()
+    exported = Path(svg_download.value.path()).read_text()
+    assert exported.startswith("<?xml") and "training_data" in exported
+    assert all(f'data-txid="{t}"' in exported for t in (lineage.model, lineage.inference))
+    with page.expect_download() as json_download:
+        page.get_by_role("button", name="export JSON").click()
+    graph = json.loads(Path(json_download.value.path()).read_text())
+    assert {lineage.dataset, lineage.model, lineage.inference} <= {
+        n["txid"] for n in graph["nodes"]
+    }
 
     page.locator('input[name="descendants"]').uncheck()
     assert graph_txids(tab) == {lineage.dataset}
@@ -327,3 +340,17 @@ def test_tips_page_shows_a_side_branch(
             tab.context.close()
         light.close()
         heavy.close()
+
+
+def test_a_pending_record_is_listed_in_the_mempool_and_opens(
+    tab: Page, node: TestNode, lineage: Lineage
+) -> None:
+    key = Ed25519PrivateKey.generate()
+    with Client(node.url) as client:
+        pending = client.attest(lineage.model, "eval/accuracy", {"accuracy": 0.9}, key=key)
+    page = tab.open("#/mempool")
+    page.locator(f'main a[href="#/tx/{pending}"]').click()
+    page.locator("h1", has_text="eval/accuracy").wait_for()
+    assert page.locator(".pill.pending").inner_text() == "pending"
+    assert page.locator(".proof").count() == 0
+    page.get_by_text("once the record is in a block").wait_for()

@@ -34,13 +34,15 @@ class SearchOut(BaseModel):
     matches: list[SearchMatch]
 
 
-class _ErrorDetail(BaseModel):
+class ErrorDetail(BaseModel):
+    """The API's error body (``node.api.errors.error_body``), as /docs shows it."""
+
     code: str
     message: str
 
 
-class _ErrorOut(BaseModel):
-    error: _ErrorDetail
+class ErrorOut(BaseModel):
+    error: ErrorDetail
 
 
 router = APIRouter(tags=["records"])
@@ -54,8 +56,8 @@ MAX_HEIGHT_DIGITS = 18  # heights past 10**18 do not exist, and SQLite integers 
     "/v1/search",
     response_model=SearchOut,
     responses={
-        422: {"model": _ErrorOut, "description": "q is missing, empty or longer than 200"},
-        503: {"model": _ErrorOut, "description": "the node's storage failed"},
+        422: {"model": ErrorOut, "description": "q is missing, empty or longer than 200"},
+        503: {"model": ErrorOut, "description": "the node's storage failed"},
     },
 )
 def search(node: NodeDep, q: Annotated[str, Query(min_length=1, max_length=200)]) -> dict[str, Any]:

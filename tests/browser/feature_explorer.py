@@ -185,6 +185,12 @@ def test_search_finds_records_blocks_heights_and_digests(tab: Page, lineage: Lin
     page.locator(f'main a[href="#/tx/{lineage.dataset}"]').wait_for()
     assert lineage.dataset_digest in page.locator("h1").inner_text()
 
+    page.locator("main h1").click()  # away from the search box, then back with its shortcut
+    page.keyboard.press("/")
+    page.keyboard.type(lineage.inference)
+    page.keyboard.press("Enter")
+    page.wait_for_url(f"**/#/tx/{lineage.inference}")
+
     tab.search("no-such-thing")
     page.get_by_text("Nothing on this node matches").wait_for()
     assert page.locator('input[type="search"]').count() == 1
@@ -259,6 +265,8 @@ def test_verify_a_file_names_who_registered_it(tab: Page, lineage: Lineage, tmp_
     page.locator(".answer", has_text="Registered").wait_for()
     assert page.locator(f'a[href="#/tx/{lineage.dataset}"]').count() == 1
     assert lineage.dataset_digest in page.locator("main").inner_text()
+    page.get_by_role("button", name="raw JSON").click()
+    assert json.loads(page.locator("pre.raw").inner_text())["digest"] == lineage.dataset_digest
 
 
 def test_javascript_sha256_matches_webcrypto(tab: Page) -> None:

@@ -97,6 +97,12 @@ document.getElementById("search").addEventListener("submit", (ev) => {
   else location.hash = target;
 });
 window.addEventListener("hashchange", () => render());
+document.addEventListener("keydown", (ev) => { // "/" jumps to the search box, as on GitHub
+  if (ev.key === "/" && !/^(INPUT|TEXTAREA)$/.test(document.activeElement.tagName)) {
+    ev.preventDefault();
+    document.querySelector('input[type="search"]').select(); // focused, old text selected
+  }
+});
 document.addEventListener("visibilitychange", () => { if (!document.hidden && state.status) render({ quiet: true }); });
 
 state.ready = get("v1/status").then(

@@ -5,18 +5,19 @@ import { get } from "./api.js";
 import { hasWebCrypto, sha256, toHex } from "./sha256.js";
 import { errorBox, frame, h, hexValue, kindBadge, link, recordName, short } from "./ui.js";
 
-async function answer(file, out) {
+async function answer(file, out, data) {
   out.replaceChildren(h("p", {}, `hashing ${file.name} (${file.size} bytes)…`));
   try {
     const digest = `sha256:${toHex(await sha256(await file.arrayBuffer()))}`;
-    const data = await get(`v1/records?digest=${digest}&limit=500`);
-    const signers = [...new Set(data.records.map((r) => r.signer))];
+    const found = await get(`v1/records?digest=${digest}&limit=500`);
+    Object.assign(data, { file: file.name, size: file.size, digest, records: found.records });
+    const signers = [...new Set(found.records.map((r) => r.signer))];
     out.replaceChildren(
       h("p", {}, `${file.name}: `, hexValue(digest, `/records?digest=${digest}`)),
-      data.records.length
-        ? h("p", { class: "answer" }, `Registered in ${data.records.length} record(s) by ${signers.length} signer(s):`)
+      found.records.length
+        ? h("p", { class: "answer" }, `Registered in ${found.records.length} record(s) by ${signers.length} signer(s):`)
         : h("p", { class: "answer" }, "No confirmed record on this chain names this file's digest."),
-      h("ul", {}, data.records.map((r) => h("li", {},
+      h("ul", {}, found.records.map((r) => h("li", {},
         kindBadge(r.kind), " ", link(`/tx/${r.txid}`, recordName(r)), " signed by ",
         link(`/records?signer=${r.signer}`, short(r.signer, 16), { class: "hash", title: r.signer }),
         ` in block ${r.height}`, r.revoked ? h("span", { class: "pill revoked" }, "revoked") : null))));
@@ -27,7 +28,8 @@ async function answer(file, out) {
 
 export function verifyView() {
   const out = h("div", { class: "verify-answer" });
-  const input = h("input", { type: "file", onchange: (ev) => ev.target.files[0] && answer(ev.target.files[0], out) });
+  const data = {}; // what the raw-JSON toggle shows once a file is hashed
+  const input = h("input", { type: "file", onchange: (ev) => ev.target.files[0] && answer(ev.target.files[0], out, data) });
   const drop = h("div", { class: "drop" },
     h("p", {}, "Drop a file here, or choose one: "), input,
     h("p", { class: "muted" }, `It is hashed in this browser (${hasWebCrypto ? "WebCrypto" : "JavaScript SHA-256"}) and never uploaded. `
@@ -37,7 +39,7 @@ export function verifyView() {
   drop.addEventListener("drop", (ev) => {
     ev.preventDefault();
     drop.classList.remove("over");
-    if (ev.dataTransfer.files[0]) answer(ev.dataTransfer.files[0], out);
+    if (ev.dataTransfer.files[0]) answer(ev.dataTransfer.files[0], out, data);
   });
-  return frame({ title: "Verify a file", route: "/verify", paths: [], data: {}, body: [drop, out] });
+  return frame({ title: "Verify a file", route: "/verify", paths: [], data, body: [drop, out] });
 }

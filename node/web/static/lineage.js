@@ -116,6 +116,49 @@ function nodeWidth(view) {
   return Math.max(170, textWidth(name, 13) + 24, textWidth(view.kind, 11) + 90);
 }
 
+const esc = (text) => String(text).replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+
+/** SVG markup of one element: one string for the whole graph, parsed once (fast at 500). */
+function m(name, attrs, inner = "") {
+  const list = Object.entries(attrs).map(([k, v]) => ` ${k}="${esc(v)}"`).join("");
+  return `<${name}${list}>${inner}</${name}>`;
+}
+
+function nodeMarkup(view, b, opened) {
+  const classes = ["node", `k-${view.kind}`, view.revoked ? "revoked" : "", view.txid === opened ? "root" : ""];
+  const sub = `${short(view.txid, 16)}${view.height !== null ? `  #${view.height}` : ""}`;
+  return m("g", {
+    class: classes.filter(Boolean).join(" "), "data-txid": view.txid, "data-kind": view.kind,
+    transform: `translate(${b.x},${b.y})`, tabindex: 0, role: "link",
+  }, [
+    m("title", {}, esc(`${view.kind} ${recordName(view)}\n${view.txid}`)),
+    m("rect", { width: b.w, height: NODE_H, rx: 7 }),
+    m("text", { class: "kind", x: 10, y: 15 }, esc(view.kind)),
+    m("text", { class: "name", x: 10, y: 31 }, esc(recordName(view))),
+    m("text", { class: "sub", x: 10, y: 44 }, esc(sub)),
+    view.revoked ? m("text", { class: "revoked-mark", x: b.w - 8, y: 15, "text-anchor": "end" }, "revoked") : "",
+  ].join(""));
+}
+
+function edgeMarkup(route, e, box) {
+  const mid = (id) => box.get(id).y + NODE_H / 2;
+  let d = "";
+  let label = null;
+  for (let k = 1; k < route.length; k++) {
+    const a = box.get(route[k - 1]);
+    const b = box.get(route[k]);
+    const [x0, y0, x1, y1] = [a.x + a.w, mid(route[k - 1]), b.x, mid(route[k])];
+    const mx = (x0 + x1) / 2;
+    d += k === 1 ? `M${x0},${y0}` : ` L${x0},${y0}`; // then across a virtual point's column
+    d += ` C${mx},${y0} ${mx},${y1} ${x1},${y1}`;
+    if (k === route.length - 1) label = [mx, (y0 + y1) / 2 - 4];
+  }
+  return [
+    m("path", { class: "edge", d, "marker-end": "url(#arrow)", "data-from": e.to, "data-to": e.from }),
+    m("text", { class: "role", x: label[0], y: label[1], "text-anchor": "middle" }, esc(e.role)),
+  ];
+}
+
 /** The <svg> of a lineage; ``opened`` is the record the page shows. */
 export function draw(graph, opened) {
   const byId = new Map(graph.nodes.map((n) => [n.txid, n]));
@@ -131,58 +174,27 @@ export function draw(graph, opened) {
   }
   const width = x - GAP_X + 20;
   const height = 40 + tallest * ROW - (ROW - NODE_H);
-  const svg = s("svg", {
+  const drawn = routes.map((route, i) => edgeMarkup(route, edges[i], box));
+  const nodes = [...box].filter(([id]) => byId.has(id)).map(([id, b]) => nodeMarkup(byId.get(id), b, opened));
+  const marker = m("marker", { id: "arrow", viewBox: "0 0 10 10", refX: 10, refY: 5, markerWidth: 7, markerHeight: 7, orient: "auto" },
+    m("path", { d: "M0,0 L10,5 L0,10 z", class: "arrow" }));
+  const holder = document.createElement("div");
+  holder.innerHTML = m("svg", {
     class: "lineage", xmlns: SVG, width, height, viewBox: `0 0 ${width} ${height}`,
     role: "img", "aria-label": `lineage of ${graph.root}`,
-  });
-  const defs = s("defs");
-  const marker = s("marker", { id: "arrow", viewBox: "0 0 10 10", refX: 10, refY: 5, markerWidth: 7, markerHeight: 7, orient: "auto" });
-  marker.append(s("path", { d: "M0,0 L10,5 L0,10 z", class: "arrow" }));
-  defs.append(marker);
-  svg.append(defs);
-  const edgeLayer = s("g", { class: "edges" });
-  const labelLayer = s("g", { class: "labels" });
-  routes.forEach((route, i) => {
-    const e = edges[i];
-    const mid = (id) => box.get(id).y + NODE_H / 2;
-    let d = "";
-    let label = null;
-    for (let k = 1; k < route.length; k++) {
-      const a = box.get(route[k - 1]);
-      const b = box.get(route[k]);
-      const [x0, y0, x1, y1] = [a.x + a.w, mid(route[k - 1]), b.x, mid(route[k])];
-      const mx = (x0 + x1) / 2;
-      if (k === 1) d += `M${x0},${y0}`;
-      if (k > 1) d += ` L${x0},${y0}`; // across a virtual point's column
-      d += ` C${mx},${y0} ${mx},${y1} ${x1},${y1}`;
-      if (k === route.length - 1) label = [mx, (y0 + y1) / 2 - 4];
-    }
-    edgeLayer.append(s("path", { class: "edge", d, "marker-end": "url(#arrow)", "data-from": e.to, "data-to": e.from }));
-    labelLayer.append(s("text", { class: "role", x: label[0], y: label[1], "text-anchor": "middle" }, e.role));
-  });
-  const nodeLayer = s("g", { class: "nodes" });
-  for (const [id, b] of box) {
-    const view = byId.get(id);
-    if (!view) continue; // a virtual point of a long edge
-    const classes = ["node", `k-${view.kind}`, view.revoked ? "revoked" : "", id === opened ? "root" : ""];
-    const g = s("g", {
-      class: classes.filter(Boolean).join(" "), "data-txid": id, "data-kind": view.kind,
-      transform: `translate(${b.x},${b.y})`, tabindex: 0, role: "link",
-    });
-    g.append(
-      s("title", {}, `${view.kind} ${recordName(view)}\n${id}`),
-      s("rect", { width: b.w, height: NODE_H, rx: 7 }),
-      s("text", { class: "kind", x: 10, y: 15 }, view.kind),
-      s("text", { class: "name", x: 10, y: 31 }, recordName(view)),
-      s("text", { class: "sub", x: 10, y: 44 }, `${short(id, 16)}${view.height !== null ? `  #${view.height}` : ""}`),
-    );
-    if (view.revoked) g.append(s("text", { class: "revoked-mark", x: b.w - 8, y: 15, "text-anchor": "end" }, "revoked"));
-    const open = () => { location.hash = `#/tx/${id}`; };
-    g.addEventListener("click", open);
-    g.addEventListener("keydown", (ev) => { if (ev.key === "Enter") open(); });
-    nodeLayer.append(g);
-  }
-  svg.append(edgeLayer, nodeLayer, labelLayer);
+  }, [
+    m("defs", {}, marker),
+    m("g", { class: "edges" }, drawn.map((pair) => pair[0]).join("")),
+    m("g", { class: "nodes" }, nodes.join("")),
+    m("g", { class: "labels" }, drawn.map((pair) => pair[1]).join("")),
+  ].join(""));
+  const svg = holder.firstElementChild;
+  const open = (ev) => {
+    const target = ev.target.closest("[data-txid]");
+    if (target && (ev.type === "click" || ev.key === "Enter")) location.hash = `#/tx/${target.dataset.txid}`;
+  };
+  svg.addEventListener("click", open);
+  svg.addEventListener("keydown", open);
   return svg;
 }
 
@@ -210,8 +222,9 @@ function legend() {
 }
 
 /** The lineage panel of a record view: controls, legend and the graph. */
-export async function lineagePanel(txid) {
-  const graph = await fetchLineage(txid);
+export async function lineagePanel(txid, fetched = fetchLineage(txid)) {
+  const graph = await fetched;
+  performance.mark("lineage-fetched"); // scripts/bench explorer reads these marks
   const wrap = h("div", { class: "graph-wrap" });
   const shown = { ancestor: true, descendant: true };
   const render = () => {
@@ -232,5 +245,6 @@ export async function lineagePanel(txid) {
     legend(),
     h("span", { class: "muted" }, `${graph.nodes.length} records, ${graph.edges.length} edges`));
   render();
+  performance.mark("lineage-drawn");
   return h("div", { class: "lineage-panel" }, controls, wrap);
 }

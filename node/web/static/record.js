@@ -1,7 +1,7 @@
 // A record's page: kind, payload, signer, status, the revoked banner, the proof panel
 // (checked in the browser, no click needed) and the lineage graph.
 import { get } from "./api.js";
-import { lineagePanel } from "./lineage.js";
+import { fetchLineage, lineagePanel } from "./lineage.js";
 import { checkProof } from "./proof.js";
 import { errorBox, fieldsTable, frame, h, hexValue, kindBadge, link, recordName, time } from "./ui.js";
 
@@ -50,6 +50,10 @@ export function proofPanel(view) {
 }
 
 export async function recordView(txid) {
+  // The lineage is asked for at once, not after the record: one round trip less. A
+  // pending record has none (404), and then the answer is not used.
+  const graph = fetchLineage(txid);
+  graph.catch(() => {});
   const view = await get(`v1/records/${txid}`);
   const p = view.payload || {};
   const rows = [
@@ -67,7 +71,7 @@ export async function recordView(txid) {
   ];
   const lineage = h("div", {}, h("p", { class: "muted" }, "drawing the lineage…"));
   if (view.status === "confirmed") {
-    lineagePanel(txid).then((panel) => lineage.replaceChildren(panel), (err) => lineage.replaceChildren(errorBox(err)));
+    lineagePanel(txid, graph).then((panel) => lineage.replaceChildren(panel), (err) => lineage.replaceChildren(errorBox(err)));
   } else {
     lineage.replaceChildren(h("p", { class: "muted" }, "The lineage and the inclusion proof show once the record is in a block."));
   }

@@ -43,11 +43,15 @@ def _names(folder: str) -> frozenset[str]:
     )
 
 
-@cache
 def asset(folder: str, name: str) -> Asset | None:
     """The file ``folder/name`` of the package, or ``None`` when there is no such file."""
     if folder not in FOLDERS or name not in _names(folder):
         return None
+    return _load(folder, name)  # cached per file that exists: a miss never fills the cache
+
+
+@cache
+def _load(folder: str, name: str) -> Asset:
     body = (resources.files("node.web") / folder / name).read_bytes()
     content_type = CONTENT_TYPES["." + name.rpartition(".")[2]]
     return Asset(body, content_type, '"' + hashlib.sha256(body).hexdigest()[:32] + '"')

@@ -30,6 +30,7 @@ from typing import Any
 
 from benchlib.consensus_bench import bench_merkle, bench_solve, bench_verify
 from benchlib.interop_bench import bench_hashing
+from benchlib.explorer_bench import bench_explorer
 from benchlib.miner_bench import bench_miner
 from benchlib.p2p_join import JOIN_BLOCKS, bench_join
 from benchlib.p2p_propagation import bench_propagation
@@ -61,6 +62,7 @@ BENCHES = (
     Bench("join", "p2p", "9", "a new node syncs a chain from one peer", bench_join),
     Bench("propagation", "p2p", "10", "block propagation, 5 nodes: line, mesh", bench_propagation),
     Bench("hashing", "interop", "11", "hashing a 2 GB model directory", bench_hashing),
+    Bench("page", "explorer", "13", "the explorer in headless Chromium", bench_explorer),
 )
 SECTIONS = tuple(dict.fromkeys(b.section for b in BENCHES))
 

@@ -15,10 +15,11 @@ from fastapi.responses import JSONResponse
 
 from node.api.errors import error_body, install_error_handlers
 from node.api.middleware import BodyLimit, RateLimit
-from node.api.routes import admin, chain, p2p, records, transactions
+from node.api.routes import admin, chain, p2p, records, search, transactions
 from node.config import Settings
 from node.daemon import Node
 from node.version import VERSION
+from node.web import router as explorer
 
 __all__ = ["GC_THRESHOLDS", "create_app"]
 
@@ -55,6 +56,8 @@ def create_app(settings: Settings, *, node: Node | None = None, tune_gc: bool = 
         version=VERSION,
         summary="A peer-to-peer proof-of-work provenance ledger for AI artifacts",
         lifespan=lifespan,
+        docs_url=None,  # /docs and /redoc come from node.web, with vendored assets
+        redoc_url=None,
     )
     app.state.node = node
     install_error_handlers(app)
@@ -65,8 +68,9 @@ def create_app(settings: Settings, *, node: Node | None = None, tune_gc: bool = 
             error_body("internal-error", "unexpected error; see the node log"), status_code=500
         )
 
-    for module in (chain, transactions, records, admin, p2p):
+    for module in (chain, transactions, records, search, admin, p2p):
         app.include_router(module.router)
+    app.include_router(explorer)
     app.add_middleware(RateLimit, rate=settings.rate_limit_per_s, burst=settings.rate_limit_burst)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes, on_reject=node.p2p.oversize)
     return app

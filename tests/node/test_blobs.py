@@ -36,7 +36,9 @@ class Clock:
 
 
 @asynccontextmanager
-async def blob_api(tmp_path: Path, clock: Clock | None = None, **settings: Any) -> AsyncIterator[Api]:
+async def blob_api(
+    tmp_path: Path, clock: Clock | None = None, **settings: Any
+) -> AsyncIterator[Api]:
     values = {"blob_quota": "1MiB", **settings}
     config = regtest_settings(tmp_path, **values)
     node = Node(config, clock=clock or wall_ms)

@@ -90,7 +90,9 @@ class Settings(BaseSettings):
     @field_validator("blob_quota", "blob_max_size", mode="before")
     @classmethod
     def _size(cls, value: object) -> object:
-        return parse_size(value) if isinstance(value, str) else value
+        if isinstance(value, str):
+            return parse_size(value) if value.strip() else None  # empty: unset
+        return value
 
     @field_validator("admin_token")
     @classmethod

@@ -34,6 +34,7 @@ from benchlib.p2p_join import JOIN_BLOCKS, bench_join
 from benchlib.p2p_propagation import bench_propagation
 from benchlib.query_bench import bench_lineage, bench_status
 from benchlib.report import Figure, render_table, write_json
+from benchlib.storage_bench import bench_storage
 from benchlib.submit_bench import bench_batch, bench_submit
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -59,6 +60,13 @@ BENCHES = (
     Bench("lineage", "node", "8", "lineage query on a 10k-record chain", bench_lineage),
     Bench("join", "p2p", "9", "a new node syncs a chain from one peer", bench_join),
     Bench("propagation", "p2p", "10", "block propagation, 5 nodes: line, mesh", bench_propagation),
+    Bench(
+        "storage",
+        "storage",
+        "11",
+        "encrypted blobs: throughput, memory, replication",
+        bench_storage,
+    ),
 )
 SECTIONS = tuple(dict.fromkeys(b.section for b in BENCHES))
 

@@ -16,6 +16,7 @@ unreferenced blob runs from there (``node.blobs.service``).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import os
 import tempfile
@@ -28,7 +29,7 @@ from node.blobs.errors import BlobIncomplete, BlobMismatch, BlobQuotaExceeded, B
 
 __all__ = ["WRITE_CHUNK", "BlobStore"]
 
-WRITE_CHUNK = 1 << 20
+WRITE_CHUNK = 4 << 20
 """Bytes gathered before they are hashed and written (on a worker thread)."""
 _RESERVE_STEP = 4 << 20
 
@@ -119,34 +120,26 @@ class BlobStore:
         reserved = length or 0
         self._reserved += reserved
         fd, name = tempfile.mkstemp(dir=self._tmp, prefix="upload-")
-        handle: IO[bytes] = os.fdopen(fd, "wb")
+        sink = _Sink(os.fdopen(fd, "wb"))
         temporary = Path(name)
         try:
-            hasher = hashlib.sha256()
             received = 0
-            pending: list[bytes] = []
-            pending_bytes = 0
             async for chunk in chunks:
                 received += len(chunk)
-                if received > max(reserved, 0):
+                if received > reserved:
                     grow = max(received - reserved, _RESERVE_STEP)
                     self._check_room(received, grow)
                     self._reserved += grow
                     reserved += grow
-                pending.append(chunk)
-                pending_bytes += len(chunk)
-                if pending_bytes >= WRITE_CHUNK:
-                    await asyncio.to_thread(_write, handle, hasher, b"".join(pending))
-                    pending, pending_bytes = [], 0
-            await asyncio.to_thread(_write, handle, hasher, b"".join(pending))
+                await sink.add(chunk)
+            found = await sink.finish()
             if length is not None and received != length:
                 raise BlobIncomplete(f"the body ended after {received} of {length} bytes")
-            found = "sha256:" + hasher.hexdigest()
             if found != digest:
                 raise BlobMismatch(f"the bytes sent hash to {found}, not {digest}")
-            await asyncio.to_thread(self._commit, handle, temporary, digest)
+            await asyncio.to_thread(self._commit, sink.handle, temporary, digest)
         except BaseException:
-            handle.close()
+            await sink.abort()
             temporary.unlink(missing_ok=True)
             raise
         finally:
@@ -184,9 +177,46 @@ class BlobStore:
             self.path(digest).unlink(missing_ok=True)
 
 
-def _write(handle: IO[bytes], hasher: hashlib._Hash, data: bytes) -> None:
-    hasher.update(data)
-    handle.write(data)
+class _Sink:
+    """An upload's temporary file, hashed as written. Writes run on a worker thread,
+    one at a time, while the next batch arrives (at most two batches in memory)."""
+
+    def __init__(self, handle: IO[bytes]) -> None:
+        self.handle = handle
+        self.hasher = hashlib.sha256()
+        self._pending: list[bytes] = []
+        self._pending_bytes = 0
+        self._writing: asyncio.Future[None] | None = None
+
+    async def add(self, chunk: bytes) -> None:
+        self._pending.append(chunk)
+        self._pending_bytes += len(chunk)
+        if self._pending_bytes >= WRITE_CHUNK:
+            await self._flush()
+
+    async def _flush(self) -> None:
+        data = b"".join(self._pending)
+        self._pending, self._pending_bytes = [], 0
+        if self._writing is not None:
+            await self._writing
+        self._writing = asyncio.ensure_future(asyncio.to_thread(self._write, data))
+
+    def _write(self, data: bytes) -> None:
+        self.hasher.update(data)
+        self.handle.write(data)
+
+    async def finish(self) -> str:
+        """Write what is left; the digest of everything written."""
+        await self._flush()
+        assert self._writing is not None
+        await self._writing
+        return "sha256:" + self.hasher.hexdigest()
+
+    async def abort(self) -> None:
+        if self._writing is not None:
+            with contextlib.suppress(Exception):
+                await self._writing
+        self.handle.close()
 
 
 def _fsync_dir(path: Path) -> None:

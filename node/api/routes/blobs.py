@@ -83,20 +83,15 @@ _UPLOAD_BODY = {"requestBody": {"required": True, "content": _BINARY}}
         **_errors(400, 408, 413, 422, 429, 503, 507),
     },
 )
-async def put_blob(
-    node: NodeDep,
-    request: Request,
-    digest: Digest,
-    content_length: Annotated[int | None, Header(ge=0)] = None,
-) -> Response:
+async def put_blob(node: NodeDep, request: Request, digest: Digest) -> Response:
     """Store a blob (age ciphertext) under its SHA-256. The node hashes the body as it
     arrives and keeps it only if it matches (422 digest-mismatch otherwise); 507 when
     the node's blob quota has no room, or it keeps no blobs."""
     client = request.client.host if request.client else "unknown"
+    declared = request.headers.get("content-length", "")
+    length = int(declared) if declared.isdecimal() else None  # None: chunked
     try:
-        created = await node.blobs.upload(
-            digest, _body(request), length=content_length, client=client
-        )
+        created = await node.blobs.upload(digest, _body(request), length=length, client=client)
     except UploadsThrottled as exc:
         headers = {"Retry-After": str(exc.retry_after)}
         return JSONResponse(error_body(exc.code, exc.message), exc.status, headers=headers)
@@ -146,7 +141,7 @@ def get_blob(
     return _serve(node, digest, range_, head=request.method == "HEAD")
 
 
-@p2p_router.get("/{digest}", responses=_DOWNLOAD)
+@p2p_router.get("/{digest}", responses={**_DOWNLOAD, **_errors(403)})
 def get_peer_blob(
     node: NodeDep,
     digest: Digest,

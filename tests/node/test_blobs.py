@@ -270,3 +270,28 @@ def test_want_is_not_repeated_for_a_held_blob(tmp_path: Path) -> None:
     replicator.want(named(b"x"), 1)
     assert list(replicator.wanted) == [named(b"x")]
     assert isinstance(replicator.wanted[named(b"x")], Want)
+
+
+async def test_peer_paths_serve_blobs_and_take_announcements(tmp_path: Path) -> None:
+    data = b"for a replicating peer"
+    async with blob_api(tmp_path) as api:
+        await api.client.put(f"/v1/blobs/{named(data)}", content=data)
+        served = await api.client.get(f"/p2p/blobs/{named(data)}")
+        assert served.status_code == 200 and served.content == data
+        assert (await api.client.get(f"/p2p/blobs/{named(b'none')}")).status_code == 404
+        told = await api.client.post("/p2p/blobs", json={"digests": [named(b"x")]})
+        assert told.status_code == 200 and told.json() == {"wanted": 0}  # not a peer
+        bad = await api.client.post("/p2p/blobs", json={"digests": ["nope"]})
+        assert bad.status_code == 422 and bad.json()["error"]["code"] == "bad-request"
+
+
+async def test_the_openapi_document_describes_every_blob_route(tmp_path: Path) -> None:
+    async with blob_api(tmp_path) as api:
+        spec = (await api.client.get("/openapi.json")).json()
+    put = spec["paths"]["/v1/blobs/{digest}"]["put"]
+    assert {"201", "200", "413", "422", "429", "507"} <= set(put["responses"])
+    assert "application/octet-stream" in put["requestBody"]["content"]
+    error = put["responses"]["507"]["content"]["application/json"]["schema"]["$ref"]
+    assert error.endswith("/ErrorOut")
+    assert "head" in spec["paths"]["/v1/blobs/{digest}"]
+    assert "416" in spec["paths"]["/p2p/blobs/{digest}"]["get"]["responses"]

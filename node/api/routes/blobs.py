@@ -14,10 +14,10 @@ from typing import Annotated, Any, BinaryIO, Literal
 
 from fastapi import APIRouter, Header, Path, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 from starlette.requests import ClientDisconnect
 
-from node.api.deps import NodeDep, json_body
+from node.api.deps import NodeDep
 from node.api.errors import ApiError, error_body
 from node.blobs import BlobError, BlobIncomplete, UploadsThrottled
 
@@ -55,6 +55,7 @@ class BlobOut(BaseModel):
 
 
 class AnnounceIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
     digests: list[Annotated[str, Field(pattern=r"^sha256:[0-9a-f]{64}$")]] = Field(
         max_length=MAX_ANNOUNCED
     )
@@ -130,39 +131,35 @@ _DOWNLOAD = {
 }
 
 
-@router.api_route("/{digest}", methods=["GET", "HEAD"], responses=_DOWNLOAD)
-def get_blob(
-    node: NodeDep,
-    digest: Digest,
-    request: Request,
-    range_: Annotated[str | None, Header(alias="Range")] = None,
-) -> Response:
+RangeHeader = Annotated[str | None, Header(alias="Range")]
+
+
+@router.get("/{digest}", responses=_DOWNLOAD)
+def get_blob(node: NodeDep, digest: Digest, range_: RangeHeader = None) -> Response:
     """The blob's bytes; one ``Range: bytes=a-b`` (or ``a-``, ``-n``) gives 206."""
-    return _serve(node, digest, range_, head=request.method == "HEAD")
+    return _serve(node, digest, range_, head=False)
+
+
+@router.head("/{digest}", responses=_DOWNLOAD)
+def head_blob(node: NodeDep, digest: Digest, range_: RangeHeader = None) -> Response:
+    """Whether the node holds the blob, and its size (``Content-Length``)."""
+    return _serve(node, digest, range_, head=True)
 
 
 @p2p_router.get("/{digest}", responses={**_DOWNLOAD, **_errors(403)})
 def get_peer_blob(
-    node: NodeDep,
-    digest: Digest,
-    listen: Listen = None,
-    range_: Annotated[str | None, Header(alias="Range")] = None,
+    node: NodeDep, digest: Digest, listen: Listen = None, range_: RangeHeader = None
 ) -> Response:
     """A blob for a replicating peer (the same bytes as ``GET /v1/blobs/...``)."""
     node.p2p.sender(listen)
     return _serve(node, digest, range_, head=False)
 
 
-@p2p_router.post("", response_model=AnnounceOut, responses=_errors(403, 422, 503))
-async def announce(node: NodeDep, request: Request, listen: Listen = None) -> dict[str, Any]:
+@p2p_router.post("", response_model=AnnounceOut, responses=_errors(403, 413, 422, 503))
+async def announce(node: NodeDep, body: AnnounceIn, listen: Listen = None) -> dict[str, Any]:
     """A peer holds these blobs: those this node wants are fetched from it now."""
     node.p2p.sender(listen)
-    body = await json_body(request)
-    try:
-        parsed = AnnounceIn.model_validate(body)
-    except ValueError as exc:
-        raise ApiError(422, "bad-request", f'body must be {{"digests": [...]}}: {exc}') from exc
-    return {"wanted": node.blobs.announced(listen, parsed.digests)}
+    return {"wanted": node.blobs.announced(listen, body.digests)}
 
 
 def _serve(node: Any, digest: str, range_: str | None, *, head: bool) -> Response:

@@ -133,9 +133,10 @@ class Node:
             self.miner_pub = public_key_hex(self.miner_key)
         await self.run(self._open)
         self.checks.start()
-        await self.p2p.start()
+        # Before p2p starts, so that no block connects between the scan and the listener.
         await self.blobs.start(self._storing_records, self._blob_peers())
         self.block_listeners.append(self._blob_blocks)
+        await self.p2p.start()
         self._tasks.append(asyncio.create_task(self._retry_held(), name="retry-held"))
         if self.settings.mine:
             await self.mining.set_active(True)

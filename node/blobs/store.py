@@ -29,7 +29,7 @@ from node.blobs.errors import BlobIncomplete, BlobMismatch, BlobQuotaExceeded, B
 
 __all__ = ["WRITE_CHUNK", "BlobStore"]
 
-WRITE_CHUNK = 4 << 20
+WRITE_CHUNK = 1 << 20
 """Bytes gathered before they are hashed and written (on a worker thread)."""
 _RESERVE_STEP = 4 << 20
 

@@ -16,6 +16,7 @@ from node.api import create_app
 from node.blobs import BlobStore, Replicator
 from node.blobs.refs import storage_ref
 from node.blobs.replication import Want
+from node.config import parse_size
 from node.daemon import Node, wall_ms
 from tests.consensus.conftest import ALICE, dataset_payload, make_tx
 from tests.node.conftest import Api, regtest_settings
@@ -295,3 +296,17 @@ async def test_the_openapi_document_describes_every_blob_route(tmp_path: Path) -
     assert error.endswith("/ErrorOut")
     assert "head" in spec["paths"]["/v1/blobs/{digest}"]
     assert "416" in spec["paths"]["/p2p/blobs/{digest}"]["get"]["responses"]
+
+
+@pytest.mark.parametrize(
+    ("text", "size"),
+    [("4096", 4096), ("512MiB", 512 << 20), ("1GiB", 1 << 30), ("2 kib", 2048), ("7B", 7)],
+)
+def test_blob_quota_takes_binary_units(text: str, size: int) -> None:
+    assert parse_size(text) == size
+
+
+@pytest.mark.parametrize("text", ["1GB", "-1MiB", "1.5GiB", "lots"])
+def test_a_quota_that_is_not_a_size_is_refused(text: str) -> None:
+    with pytest.raises(ValueError, match="not a size"):
+        parse_size(text)

@@ -14,10 +14,10 @@ from typing import Annotated, Any, BinaryIO, Literal
 
 from fastapi import APIRouter, Header, Path, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.requests import ClientDisconnect
 
-from node.api.deps import NodeDep
+from node.api.deps import NodeDep, parse_json
 from node.api.errors import ApiError, error_body
 from node.blobs import BlobError, BlobIncomplete, UploadsThrottled
 
@@ -155,10 +155,29 @@ def get_peer_blob(
     return _serve(node, digest, range_, head=False)
 
 
-@p2p_router.post("", response_model=AnnounceOut, responses=_errors(403, 413, 422, 503))
-async def announce(node: NodeDep, body: AnnounceIn, listen: Listen = None) -> dict[str, Any]:
+_ANNOUNCE_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {"application/json": {"schema": AnnounceIn.model_json_schema()}},
+    }
+}
+
+
+@p2p_router.post(
+    "",
+    response_model=AnnounceOut,
+    openapi_extra=_ANNOUNCE_BODY,
+    responses=_errors(403, 413, 422, 503),
+)
+async def announce(node: NodeDep, request: Request, listen: Listen = None) -> dict[str, Any]:
     """A peer holds these blobs: those this node wants are fetched from it now."""
     node.p2p.sender(listen)
+    try:
+        body = AnnounceIn.model_validate(parse_json(await request.body()))
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "body"
+        raise ApiError(422, "bad-request", f"{where}: {first['msg']}") from exc
     return {"wanted": node.blobs.announced(listen, body.digests)}
 
 

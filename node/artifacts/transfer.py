@@ -12,7 +12,6 @@ import hashlib
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import IO
 
 import httpx
 
@@ -92,28 +91,26 @@ def download(
             length = response.headers.get("content-length", "")
             size = int(length) if length.isdecimal() else None
             advance = None if progress is None else progress(size)
-            with target.open("wb") as handle, ThreadPoolExecutor(1) as writer:
-                # Hash and write on a thread while the next chunk arrives (both let go
+            with target.open("wb") as handle, ThreadPoolExecutor(2) as workers:
+                # Hash and write on two threads while the next chunk arrives (both let go
                 # of the GIL); one chunk in flight, so memory stays at two chunks.
-                writing: Future[None] | None = None
+                writing: list[Future[object]] = []
                 for chunk in response.iter_bytes(CHUNK_SIZE):
-                    if writing is not None:
-                        writing.result()
-                    writing = writer.submit(_keep, hasher, handle, chunk)
+                    for done in writing:
+                        done.result()
+                    writing = [
+                        workers.submit(hasher.update, chunk),
+                        workers.submit(handle.write, chunk),
+                    ]
                     if advance is not None:
                         advance(len(chunk))
-                if writing is not None:
-                    writing.result()
+                for done in writing:
+                    done.result()
     except httpx.HTTPError as exc:
         raise NodeUnavailable(None, "node-unavailable", f"{base_url}: {exc}") from exc
     found = "sha256:" + hasher.hexdigest()
     if found != digest:
         raise BadBlob(f"{base_url} served bytes that hash to {found}, not {digest}")
-
-
-def _keep(hasher: hashlib._Hash, handle: IO[bytes], chunk: bytes) -> None:
-    hasher.update(chunk)
-    handle.write(chunk)
 
 
 def _refusal(response: httpx.Response, base_url: str) -> ApiError:

@@ -112,6 +112,19 @@ def test_a_stored_dataset_outlives_its_node(make_node: NodeFactory, tmp_path: Pa
     assert f"fetched from {c.url}" in fetched.stderr
     assert again.read_bytes() == data.read_bytes()
 
+    # A new node that replicates from B gets the wrong bytes: it discourages B, and finds
+    # the blob with C (learned through B) instead.
+    d = make_node(args=[*QUOTA, "--peer", b.url])
+
+    def b_discouraged() -> bool:
+        peers = d.call("GET", "/v1/peers")["peers"]
+        return any(p["url"] == b.url and p.get("discouraged") for p in peers)
+
+    wait_until(b_discouraged, timeout=60, what="D to discourage B for its wrong blob")
+    reasons = [p.get("reason") or "" for p in d.call("GET", "/v1/peers")["peers"]]
+    assert any("wrong blob" in reason for reason in reasons), reasons
+    wait_until(lambda: holds(d, cipher), timeout=120, what="D to replicate from C")
+
     # With only the damaged copy to go on, nothing appears.
     lost = tmp_path / "lost" / "x.bin"
     lost.parent.mkdir()

@@ -111,7 +111,8 @@ async def _body(request: Request) -> AsyncIterator[bytes]:
     stream = request.stream().__aiter__()
     while True:
         try:
-            chunk = await asyncio.wait_for(stream.__anext__(), IDLE_TIMEOUT_S)
+            async with asyncio.timeout(IDLE_TIMEOUT_S):  # no task a chunk, as wait_for makes
+                chunk = await stream.__anext__()
         except StopAsyncIteration:
             return
         except TimeoutError:

@@ -60,13 +60,7 @@ BENCHES = (
     Bench("lineage", "node", "8", "lineage query on a 10k-record chain", bench_lineage),
     Bench("join", "p2p", "9", "a new node syncs a chain from one peer", bench_join),
     Bench("propagation", "p2p", "10", "block propagation, 5 nodes: line, mesh", bench_propagation),
-    Bench(
-        "storage",
-        "storage",
-        "11",
-        "encrypted blobs: throughput, memory, replication",
-        bench_storage,
-    ),
+    Bench("storage", "storage", "11", "encrypted blobs: speed, RSS, replication", bench_storage),
 )
 SECTIONS = tuple(dict.fromkeys(b.section for b in BENCHES))
 

@@ -310,3 +310,13 @@ def test_blob_quota_takes_binary_units(text: str, size: int) -> None:
 def test_a_quota_that_is_not_a_size_is_refused(text: str) -> None:
     with pytest.raises(ValueError, match="not a size"):
         parse_size(text)
+
+
+async def test_one_client_gets_a_bounded_number_of_uploads_at_once(tmp_path: Path) -> None:
+    async with blob_api(tmp_path, blob_uploads_at_once=1) as api:
+        api.node.blobs._uploads["10.0.0.1"] = 1  # one upload from this address under way
+        answer = await api.client.put(f"/v1/blobs/{named(b'second')}", content=b"second")
+        assert answer.status_code == 429
+        assert answer.json()["error"]["code"] == "too-many-uploads"
+        api.node.blobs._uploads.clear()
+        assert (await api.client.put(f"/v1/blobs/{named(b'second')}", content=b"second")).is_success

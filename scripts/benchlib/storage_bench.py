@@ -73,17 +73,27 @@ def _plain_get(url: str, target: Path) -> None:
             handle.write(chunk)
 
 
-def _one_round(workdir: Path, run: int, node: Server, plain: Server) -> dict[str, float]:
-    """Seconds to move one fresh random blob each way, through the node and plainly."""
+def _step(run: Callable[[], object], server: Server) -> tuple[float, float]:
+    """Wall seconds of ``run``, and the CPU seconds ``server`` spent meanwhile."""
+    cpu = server.cpu_seconds() or 0.0
+    seconds = _timed(run)
+    return seconds, (server.cpu_seconds() or 0.0) - cpu
+
+
+def _one_round(
+    workdir: Path, run: int, node: Server, plain: Server
+) -> dict[str, tuple[float, float]]:
+    """(seconds, server CPU seconds) to move one fresh random blob each way, through the
+    node and plainly."""
     source, target = workdir / f"blob{run}.bin", workdir / "copy.bin"
     digest = _random_file(source, THROUGHPUT_BYTES)
     plain_url = f"{plain.url}/files/f{run}"
     try:
         return {
-            "plain up": _timed(lambda: _plain_put(plain_url, source)),
-            "node up": _timed(lambda: upload(node.url, digest, source)),
-            "plain down": _timed(lambda: _plain_get(plain_url, target)),
-            "node down": _timed(lambda: download(node.url, digest, target)),
+            "plain up": _step(lambda: _plain_put(plain_url, source), plain),
+            "node up": _step(lambda: upload(node.url, digest, source), node),
+            "plain down": _step(lambda: _plain_get(plain_url, target), plain),
+            "node down": _step(lambda: download(node.url, digest, target), node),
         }
     finally:
         source.unlink(missing_ok=True)
@@ -94,15 +104,19 @@ def _throughput(workdir: Path, node: Server, plain: Server) -> list[Figure]:
     """Best of ``REPEATS`` uploads and downloads each way, node and plain, interleaved."""
     mib = THROUGHPUT_BYTES / (1 << 20)
     best = {"node up": 0.0, "plain up": 0.0, "node down": 0.0, "plain down": 0.0}
+    cpu = {name: float("inf") for name in best}
     for run in range(REPEATS):
-        for name, seconds in _one_round(workdir, run, node, plain).items():
+        for name, (seconds, used) in _one_round(workdir, run, node, plain).items():
             best[name] = max(best[name], mib / seconds)
+            cpu[name] = min(cpu[name], used)
     figures = []
     for key, way in (("11", "up"), ("12", "down")):
         ratio = best[f"node {way}"] / best[f"plain {way}"]
         detail = (
             f"node {best[f'node {way}']:.0f} MiB/s, plain HTTP {best[f'plain {way}']:.0f} MiB/s "
-            f"({mib:.0f} MiB, best of {REPEATS}; the node hashes, and on upload fsyncs)"
+            f"({mib:.0f} MiB, best of {REPEATS}); server CPU {cpu[f'node {way}']:.2f} s vs "
+            f"{cpu[f'plain {way}']:.2f} s (the node hashes, and on upload fsyncs; the fetch "
+            "client hashes too)"
         )
         name = f"blob {'upload' if way == 'up' else 'download'} via node / plain HTTP"
         figures.append(Figure(key, SECTION, name, ratio, "x", Goal(">=", 0.7), detail))

@@ -30,6 +30,7 @@ from rich.tree import Tree
 
 from consensus.errors import InvalidTx
 from consensus.keys import private_key_to_pem, public_key_hex
+from node.artifacts.age import StorageError
 from node.cli_interop import BundleOption, BundlePublicKeyOption, bundle_options
 from node.client import ApiError, Client, NodeUnavailable
 from node.interop.errors import InteropError
@@ -40,6 +41,7 @@ __all__ = ["app", "main"]
 
 DEFAULT_NODE = "http://127.0.0.1:8000"
 DEFAULT_KEY_FILE = "ailedger-key.pem"
+DEFAULT_AGE_FILE = "ailedger-age.key"
 
 app = typer.Typer(
     name="ailedger",
@@ -79,6 +81,8 @@ def failures() -> Iterator[None]:
         fail(str(exc), 1)
     except InteropError as exc:
         fail(f"{exc.code}: {exc.message}", exc.exit_code)
+    except StorageError as exc:
+        fail(str(exc), 1)
 
 
 def _plain(text: str) -> str:
@@ -131,6 +135,14 @@ _AdminTokenOpt = Annotated[
     str | None,
     typer.Option(envvar="AILEDGER_ADMIN_TOKEN", help="Enables /v1/admin with this bearer."),
 ]
+_BlobQuotaOpt = Annotated[
+    str | None,
+    typer.Option(
+        envvar="AILEDGER_BLOB_QUOTA",
+        metavar="SIZE",
+        help="Keep and replicate encrypted artifacts, up to SIZE (512MiB, 1GiB) [off].",
+    ),
+]
 _LogLevelOpt = Annotated[
     str | None,
     typer.Option(envvar="AILEDGER_LOG_LEVEL", help="debug, info (default), warning, error."),
@@ -151,6 +163,7 @@ def node(
     miner_key: _MinerKeyOpt = None,
     admin_token: _AdminTokenOpt = None,
     log_level: _LogLevelOpt = None,
+    blob_quota: _BlobQuotaOpt = None,
 ) -> None:
     """Run a node: the REST API, peer sync and gossip, and (with --mine) a miner."""
     given: dict[str, Any] = {
@@ -165,6 +178,7 @@ def node(
         "miner_key": miner_key,
         "admin_token": admin_token,
         "log_level": log_level.lower() if log_level else None,
+        "blob_quota": blob_quota,
     }
     from pydantic import ValidationError  # noqa: PLC0415 - only this command needs it
 
@@ -194,21 +208,39 @@ def _split_peers(peers: list[str] | None) -> list[str] | None:
 @app.command()
 def keygen(
     out_file: Annotated[
-        Path,
-        typer.Option("--out", "-o", help="Where to write the private key (PEM, mode 0600)."),
-    ] = Path(DEFAULT_KEY_FILE),
+        Path | None,
+        typer.Option(
+            "--out",
+            "-o",
+            help=f"Where to write the private key, mode 0600 [{DEFAULT_KEY_FILE}; "
+            f"with --age: {DEFAULT_AGE_FILE}].",
+        ),
+    ] = None,
     force: Annotated[bool, typer.Option("--force", help="Overwrite an existing file.")] = False,
+    age: Annotated[
+        bool,
+        typer.Option("--age", help="Make an age X25519 identity (for encrypted storage) instead."),
+    ] = False,
 ) -> None:
-    """Make an Ed25519 signing key; print its public key (your signer id)."""
-    key = Ed25519PrivateKey.generate()
+    """Make an Ed25519 signing key and print its public key (your signer id); with
+    --age, an age identity file and print its recipient (age1...)."""
+    if age:
+        from node.artifacts import new_identity_file  # noqa: PLC0415
+
+        data, public = new_identity_file()
+        out_file = out_file or Path(DEFAULT_AGE_FILE)
+    else:
+        key = Ed25519PrivateKey.generate()
+        data, public = private_key_to_pem(key), public_key_hex(key)
+        out_file = out_file or Path(DEFAULT_KEY_FILE)
     try:
-        write_private(out_file, private_key_to_pem(key), force=force)
+        write_private(out_file, data, force=force)
     except FileExistsError:
         fail(f"{out_file} exists; pass --force to overwrite it", 2)
     except OSError as exc:
         fail(f"cannot write {out_file}: {exc.strerror or exc}", 2)
     err.print(f"wrote private key to {out_file} (mode 0600); keep it secret")
-    out.print(public_key_hex(key))
+    out.print(public)
 
 
 def write_private(path: Path, data: bytes, *, force: bool) -> None:
@@ -533,3 +565,6 @@ def main() -> None:
 
 # ``register`` and ``record`` add themselves to ``app`` (they import the helpers above).
 from node import cli_records as _cli_records  # noqa: E402, F401
+from node.cli_storage import fetch as _fetch  # noqa: E402
+
+app.command("fetch")(_fetch)

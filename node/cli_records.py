@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import stat
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -30,9 +32,16 @@ from node.cli import (
     report_skipped,
 )
 from node.cli_interop import BundleOption, BundlePublicKeyOption, bundle_options
+from node.cli_storage import (
+    EncryptToOption,
+    StoreOption,
+    check_store_options,
+    stored,
+    with_storage,
+)
 from node.client import Client
 from node.interop.model_signing import MODEL_SIGNING_IGNORED, check_bundle
-from node.manifest import digest_artifact, is_digest
+from node.manifest import Artifact, digest_artifact, is_digest
 
 __all__ = ["record_app", "register_app"]
 
@@ -128,6 +137,23 @@ def submitted(client: Client, txid: str, wait: float) -> None:
     err.print(f"status: {state}", markup=False)
 
 
+@contextmanager
+def hashed_or_stored(
+    node: str, path: Path, skip_symlinks: bool, recipients: list[str]
+) -> Iterator[tuple[Artifact, dict[str, Any] | None]]:
+    """The artifact hashed; with ``recipients``, also encrypted and stored on the node
+    (then with its ``metadata.storage``)."""
+    if recipients:
+        with stored(node, path, recipients, skip_symlinks=skip_symlinks) as (artifact, storage):
+            yield artifact, storage
+        return
+    with hashing_progress(path, skip_symlinks) as progress:
+        artifact = digest_artifact(
+            path, progress, skip_symlinks=skip_symlinks, on_skip=report_skipped
+        )
+    yield artifact, None
+
+
 # ---------------------------------------------------------------------- register
 
 
@@ -146,24 +172,25 @@ def register_dataset(
     metadata: MetadataOption = None,
     skip_symlinks: Annotated[bool, typer.Option(help="Leave links out of a directory.")] = False,
     wait: WaitOption = 0,
+    encrypt_to: EncryptToOption = None,
+    store: StoreOption = False,
 ) -> None:
-    """Register a dataset: its digest, size and where it came from."""
+    """Register a dataset: its digest, size and where it came from; with --store, also
+    encrypted to --encrypt-to and stored on the node."""
     signing_key = load_key(key)
+    recipients = check_store_options(encrypt_to, store)
     parents, extra = refs(derived_from, "--derived-from"), json_object(metadata, "--metadata")
     with failures(), Client(node) as client:
-        with hashing_progress(path, skip_symlinks) as progress:
-            artifact = digest_artifact(
-                path, progress, skip_symlinks=skip_symlinks, on_skip=report_skipped
+        with hashed_or_stored(node, path, skip_symlinks, recipients) as (artifact, storage):
+            txid = client.register_dataset(
+                artifact,
+                key=signing_key,
+                name=name,
+                uri=uri,
+                license=license_,
+                derived_from=parents,
+                metadata=with_storage(extra, storage, artifact),
             )
-        txid = client.register_dataset(
-            artifact,
-            key=signing_key,
-            name=name,
-            uri=uri,
-            license=license_,
-            derived_from=parents,
-            metadata=extra,
-        )
         submitted(client, txid, wait)
 
 
@@ -192,37 +219,48 @@ def register_model(
     wait: WaitOption = 0,
     model_signing_bundle: BundleOption = None,
     model_signing_public_key: BundlePublicKeyOption = None,
+    encrypt_to: EncryptToOption = None,
+    store: StoreOption = False,
 ) -> None:
     """Register a model: its digest, what it was trained on, and how. With a
-    model-signing bundle: verify it first, then anchor it with an attestation."""
+    model-signing bundle: verify it first, then anchor it with an attestation; with
+    --store, also encrypted to --encrypt-to and stored on the node."""
     signing_key = load_key(key)
+    recipients = check_store_options(encrypt_to, store)
     used, extra = model_inputs(inputs), json_object(metadata, "--metadata")
     metrics, params = key_values(metric, "--metric"), key_values(param, "--param")
     bundle = bundle_options(model_signing_bundle, model_signing_public_key)
+    if bundle is not None and recipients:
+        # The bundle's digest leaves out the top-level .git files; a stored tree keeps
+        # them, so the fetched tree would not match the record.
+        fail(
+            "--store cannot be combined with --model-signing-bundle: register the signed "
+            "model first, then store its directory under a record of its own",
+            2,
+        )
     with failures(), Client(node) as client:
         code = None if code_digest is None else digest_of(code_digest, skip_symlinks)
         checked = None
+        hashed: AbstractContextManager[tuple[Artifact, dict[str, Any] | None]]
         if bundle is not None:
             with hashing_progress(path, False, exclude=MODEL_SIGNING_IGNORED) as progress:
                 checked = check_bundle(path, *bundle, progress=progress)
-            artifact, extra = checked.artifact, checked.metadata(extra)
+            hashed, extra = nullcontext((checked.artifact, None)), checked.metadata(extra)
         else:
-            with hashing_progress(path, skip_symlinks) as progress:
-                artifact = digest_artifact(
-                    path, progress, skip_symlinks=skip_symlinks, on_skip=report_skipped
-                )
-        txid = client.register_model(
-            artifact,
-            key=signing_key,
-            name=name,
-            inputs=used,
-            version=version,
-            framework=framework,
-            hyperparameters=params,
-            metrics=metrics,
-            code_digest=code,
-            metadata=extra,
-        )
+            hashed = hashed_or_stored(node, path, skip_symlinks, recipients)
+        with hashed as (artifact, storage):
+            txid = client.register_model(
+                artifact,
+                key=signing_key,
+                name=name,
+                inputs=used,
+                version=version,
+                framework=framework,
+                hyperparameters=params,
+                metrics=metrics,
+                code_digest=code,
+                metadata=with_storage(extra, storage, artifact),
+            )
         submitted(client, txid, wait)
         if checked is not None:
             anchor = client.attest(txid, "model-signing/v1", checked.result(), key=signing_key)
@@ -246,15 +284,28 @@ def record_inference(
     ] = None,
     metadata: MetadataOption = None,
     wait: WaitOption = 0,
+    encrypt_to: EncryptToOption = None,
+    store: StoreOption = False,
 ) -> None:
-    """Record that MODEL turned an input into an output (a prediction)."""
+    """Record that MODEL turned an input into an output (a prediction); with --store,
+    the output file is also encrypted to --encrypt-to and stored on the node."""
     signing_key = load_key(key)
     refs([model], "--model")
+    recipients = check_store_options(encrypt_to, store)
+    if recipients and (output_path is None or output_digest is not None):
+        fail("--store stores the --output file: give --output, not --output-digest", 2)
     extra = json_object(metadata, "--metadata")
     with failures(), Client(node) as client:
         given_in = _one_digest(input_digest, input_path, "input")
-        given_out = _one_digest(output_digest, output_path, "output")
-        txid = client.record_inference(model, given_in, given_out, key=signing_key, metadata=extra)
+        storing = stored(node, output_path, recipients) if recipients and output_path else None
+        with storing or nullcontext((None, None)) as (artifact, storage):
+            if artifact is not None:
+                given_out, extra = artifact.digest, with_storage(extra, storage, artifact)
+            else:
+                given_out = _one_digest(output_digest, output_path, "output")
+            txid = client.record_inference(
+                model, given_in, given_out, key=signing_key, metadata=extra
+            )
         submitted(client, txid, wait)
 
 

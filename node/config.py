@@ -6,6 +6,7 @@ time singleton), so one test process can run several nodes.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -14,7 +15,19 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from consensus.params import NETWORKS, ConsensusParams
 
-__all__ = ["Settings"]
+__all__ = ["Settings", "parse_size"]
+
+_UNITS = {"": 1, "B": 1, "KIB": 1 << 10, "MIB": 1 << 20, "GIB": 1 << 30, "TIB": 1 << 40}
+_SIZE_RE = re.compile(r"\s*(\d+)\s*([A-Za-z]*)\s*")
+
+
+def parse_size(text: str) -> int:
+    """Bytes of a size with an optional binary unit: ``4096``, ``512MiB``, ``1GiB``."""
+    match = _SIZE_RE.fullmatch(text)
+    unit = match.group(2).upper() if match else ""
+    if match is None or unit not in _UNITS:
+        raise ValueError(f"{text!r} is not a size (a whole number with B, KiB, MiB, GiB or TiB)")
+    return int(match.group(1)) * _UNITS[unit]
 
 
 class Settings(BaseSettings):
@@ -43,6 +56,16 @@ class Settings(BaseSettings):
     max_outbound: int = Field(8, ge=0)
     max_inbound: int = Field(32, ge=0)
 
+    blob_quota: int | None = Field(None, ge=0)
+    """Bytes of encrypted artifacts (blobs) this node keeps (``512MiB``, ``1GiB``); unset:
+    none, and no replication (design §12)."""
+    blob_max_size: int | None = Field(None, ge=0)
+    """The largest blob accepted (default: the quota)."""
+    blob_grace_s: float = Field(24 * 3600.0, ge=0)
+    """How long a blob no confirmed record references is kept."""
+    blob_uploads_per_minute: float = Field(60.0, gt=0)
+    blob_uploads_at_once: int = Field(4, ge=1)
+
     @field_validator("network")
     @classmethod
     def _known_network(cls, value: str) -> str:
@@ -64,6 +87,13 @@ class Settings(BaseSettings):
             AnyHttpUrl(url)  # raises a clear validation error for a bad URL
         return [url.rstrip("/") for url in value]
 
+    @field_validator("blob_quota", "blob_max_size", mode="before")
+    @classmethod
+    def _size(cls, value: object) -> object:
+        if isinstance(value, str):
+            return parse_size(value) if value.strip() else None  # empty: unset
+        return value
+
     @field_validator("admin_token")
     @classmethod
     def _token_not_blank(cls, value: str | None) -> str | None:
@@ -78,6 +108,10 @@ class Settings(BaseSettings):
     @property
     def public_url(self) -> str:
         return (self.listen_url or f"http://{self.host}:{self.port}").rstrip("/")
+
+    @property
+    def blob_dir(self) -> Path:
+        return self.data_dir / "blobs"
 
     @property
     def db_path(self) -> Path:

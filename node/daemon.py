@@ -36,6 +36,7 @@ from consensus.tx import (
     signature_job,
 )
 from consensus.validation import signatures_worth_checking
+from node.blobs import STORAGE_MARK, BlobLimits, Blobs, HttpPeerLink
 from node.chainstate import BlockOutcome, BlockResult, ChainState, Reorg
 from node.checkpool import CheckPool
 from node.config import Settings
@@ -121,6 +122,7 @@ class Node:
         self.miner_pub = ZERO_HASH
         self.p2p = P2P(self)
         self.mining = Mining(self)
+        self.blobs = Blobs(settings.blob_dir, BlobLimits.from_settings(settings), clock=clock)
 
     # --- lifecycle -----------------------------------------------------------------------
 
@@ -131,6 +133,9 @@ class Node:
             self.miner_pub = public_key_hex(self.miner_key)
         await self.run(self._open)
         self.checks.start()
+        # Before p2p starts, so that no block connects between the scan and the listener.
+        await self.blobs.start(self._storing_records, self._blob_peers())
+        self.block_listeners.append(self._blob_blocks)
         await self.p2p.start()
         self._tasks.append(asyncio.create_task(self._retry_held(), name="retry-held"))
         if self.settings.mine:
@@ -166,6 +171,7 @@ class Node:
 
     async def stop(self) -> None:
         self.closing = True
+        await self.blobs.stop()
         await self.p2p.stop()
         await self.mining.set_active(False)
         for task in self._tasks:
@@ -225,6 +231,28 @@ class Node:
         with self.reader() as reader:
             raws = reader.header_raws([e.hash for e in entries])
         return [raw.hex() for raw in raws]
+
+    # --- blob storage (design §12): the seams node.blobs reaches the chain and peers by ---
+
+    async def _storing_records(self) -> list[Transaction]:
+        """Confirmed records that store their artifact (read once, at start)."""
+
+        def scan() -> list[Transaction]:
+            with self.reader() as reader:
+                return reader.confirmed_txs_containing(STORAGE_MARK)
+
+        return await asyncio.to_thread(scan)
+
+    def _blob_peers(self) -> HttpPeerLink:
+        """Connected peers' URLs, a GET/POST of a /p2p path, and discouraging a peer."""
+        return HttpPeerLink(
+            urls=lambda: [peer.url for peer in self.p2p.table.connected()],
+            http=lambda: None if self.p2p.client is None else self.p2p.client.http,
+            punish=self.p2p.discourage_url,
+        )
+
+    async def _blob_blocks(self, reorg: Reorg) -> None:
+        await self.blobs.chain_moved(reorg.connected, reorg.disconnected)
 
     # --- transactions --------------------------------------------------------------------
 

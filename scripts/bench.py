@@ -29,13 +29,14 @@ from pathlib import Path
 from typing import Any
 
 from benchlib.consensus_bench import bench_merkle, bench_solve, bench_verify
-from benchlib.interop_bench import bench_hashing
 from benchlib.explorer_bench import bench_explorer
+from benchlib.interop_bench import bench_hashing
 from benchlib.miner_bench import bench_miner
 from benchlib.p2p_join import JOIN_BLOCKS, bench_join
 from benchlib.p2p_propagation import bench_propagation
 from benchlib.query_bench import bench_lineage, bench_status
 from benchlib.report import Figure, render_table, write_json
+from benchlib.storage_bench import bench_storage
 from benchlib.submit_bench import bench_batch, bench_submit
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -63,6 +64,7 @@ BENCHES = (
     Bench("propagation", "p2p", "10", "block propagation, 5 nodes: line, mesh", bench_propagation),
     Bench("hashing", "interop", "11", "hashing a 2 GB model directory", bench_hashing),
     Bench("page", "explorer", "13", "the explorer in headless Chromium", bench_explorer),
+    Bench("storage", "storage", "14", "encrypted blobs: speed, RSS, replication", bench_storage),
 )
 SECTIONS = tuple(dict.fromkeys(b.section for b in BENCHES))
 

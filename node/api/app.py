@@ -15,7 +15,7 @@ from fastapi.responses import JSONResponse
 
 from node.api.errors import error_body, install_error_handlers
 from node.api.middleware import BodyLimit, RateLimit
-from node.api.routes import admin, chain, p2p, records, search, transactions
+from node.api.routes import admin, blobs, chain, p2p, records, search, transactions
 from node.config import Settings
 from node.daemon import Node
 from node.version import VERSION
@@ -70,7 +70,14 @@ def create_app(settings: Settings, *, node: Node | None = None, tune_gc: bool = 
 
     for module in (chain, transactions, records, search, admin, p2p):
         app.include_router(module.router)
+    app.include_router(blobs.router)
+    app.include_router(blobs.p2p_router)
     app.include_router(explorer)
     app.add_middleware(RateLimit, rate=settings.rate_limit_per_s, burst=settings.rate_limit_burst)
-    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes, on_reject=node.p2p.oversize)
+    app.add_middleware(
+        BodyLimit,
+        max_bytes=settings.max_body_bytes,
+        on_reject=node.p2p.oversize,
+        exempt=("/v1/blobs/",),  # a blob upload has limits of its own (node.blobs)
+    )
     return app

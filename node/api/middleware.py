@@ -50,14 +50,20 @@ class BodyLimit:
     """Refuse bodies over ``max_bytes`` by Content-Length or by counting what arrives."""
 
     def __init__(
-        self, app: ASGIApp, max_bytes: int, on_reject: Callable[[Scope], None] | None = None
+        self,
+        app: ASGIApp,
+        max_bytes: int,
+        on_reject: Callable[[Scope], None] | None = None,
+        exempt: tuple[str, ...] = (),
     ) -> None:
         self.app = app
         self.max_bytes = max_bytes
         self.on_reject = on_reject
+        self.exempt = exempt
+        """Path prefixes whose routes bound their bodies themselves (streamed uploads)."""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != "http" or scope["path"].startswith(self.exempt):
             await self.app(scope, receive, send)
             return
         message = f"request body larger than {self.max_bytes} bytes"

@@ -218,6 +218,16 @@ class Queries:
         )
         return None if row is None else parse_tx(row[0])
 
+    def confirmed_txs_containing(self, text: str) -> list[Transaction]:
+        """Confirmed transactions whose stored JSON contains ``text``: a scan of every
+        record, for rare start-up work (the blob store finds the records that store their
+        artifact with it)."""
+        sql = (
+            "SELECT t.json FROM confirmed c JOIN txs t ON t.txid = c.txid"
+            " WHERE instr(t.json, ?) > 0 ORDER BY c.pos"
+        )
+        return [parse_tx(row[0]) for row in self._db.all(sql, (text,))]
+
     def record_row(self, txid: str) -> RecordRow | None:
         row = self._db.one(_ROW_SELECT + " WHERE c.txid = ?", (txid,))
         return None if row is None else _record_row(row)

@@ -26,6 +26,7 @@ __all__ = [
     "Server",
     "hello_server",
     "node_server",
+    "plain_file_server",
     "process_cpu_seconds",
 ]
 
@@ -204,6 +205,28 @@ def node_server(
         f"http://127.0.0.1:{port}",
         data_dir / "node.log",
         {**NODE_ENV, **(env or {})},
+    ) as server:
+        yield server
+
+
+@contextlib.contextmanager
+def plain_file_server(workdir: Path) -> Iterator[Server]:
+    """The plain HTTP file server (``plain_files.py``), the storage baseline."""
+    port = free_port()
+    root = workdir / "plain-files"
+    root.mkdir()
+    command = [
+        sys.executable,
+        str(HELLO_APP.with_name("plain_files.py")),
+        "--port",
+        str(port),
+        "--root",
+        str(root),
+        "--log-level",
+        LOG_LEVEL,
+    ]
+    with _serve(
+        "plain files", command, f"http://127.0.0.1:{port}", workdir / "plain.log", {}
     ) as server:
         yield server
 

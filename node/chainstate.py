@@ -103,8 +103,12 @@ class ChainState:
         self.params = params
         self.clock = clock
         genesis = genesis_header(params)
-        self.tree = BlockTree(genesis, header_work(genesis))
-        self._load_tree()
+        columns, side = store.load_chain()
+        try:
+            self.tree = BlockTree.from_chain(genesis, header_work(genesis), columns)
+        except ValueError as exc:
+            raise RuntimeError(f"the stored active chain does not load: {exc}") from exc
+        self._load_side(side)
         tip_hash, _ = store.tip()
         tip = self.tree.get(tip_hash)
         if tip is None:
@@ -112,20 +116,18 @@ class ChainState:
         self.active = ActiveChain(tip)
         self._fresh: dict[str, Block] = {}
 
-    def _load_tree(self) -> None:
-        """Rebuild the tree from the stored headers and statuses, without re-validating.
+    def _load_side(self, side: list[tuple[Header, int, str, int | None]]) -> None:
+        """Add the stored headers off the active chain, without re-validating.
 
         Headers go in by height; bodies are then marked with their stored arrival numbers, so
         "first received wins a tie" means the same after a restart.
         """
         arrived: list[tuple[int, str, str]] = []
         invalid: list[str] = []
-        for header, _work, status, sequence in self.store.load_headers():
-            if header.height == 0:
-                continue
+        for header, _work, status, sequence in side:
             try:
                 self.tree.add_header(header, header_work(header))
-            except InvalidBlock:
+            except (InvalidBlock, BlockNotFound):
                 continue  # a descendant of an invalid block: recorded invalid already
             if status in (Status.DATA, Status.VALID) and sequence is not None:
                 arrived.append((sequence, header.hash, status))

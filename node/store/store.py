@@ -21,11 +21,13 @@ from pathlib import Path
 from typing import Any
 
 from consensus.block import Block, Header
+from consensus.blockindex import ChainColumns
 from consensus.genesis import genesis_block
 from consensus.params import ConsensusParams
 from consensus.pow import bits_to_target, block_work
 from consensus.tx import Transaction
-from node.store import records
+from node.store import chainindex, records
+from node.store.chainload import load_chain_columns, load_side_headers
 from node.store.checkpoint import Checkpointer
 from node.store.db import Database, StoreError
 from node.store.queries import Queries, StoreReader, parse_tx, position
@@ -262,6 +264,18 @@ class Store(Queries):
         )
         return [(Header.decode(raw), int(work, 16), status, seq) for raw, work, status, seq in rows]
 
+    def load_chain(self) -> tuple[ChainColumns, list[tuple[Header, int, str, int | None]]]:
+        """The header tree for a restart: the active chain as columns, then the headers
+        off it as ``load_headers`` rows (see ``node.store.chainload``)."""
+        columns = load_chain_columns(self._db.path)
+        return columns, load_side_headers(self._db.path, len(columns) - 1)
+
+    def catch_up_chain_index(self) -> int:
+        """Write every chunk of the restart index the active chain covers (a store
+        written before schema version 3, or by a tool); returns how many."""
+        with self.transaction():
+            return chainindex.extend(self._db, self.tip()[1], limit=None)
+
     # --- block bodies --------------------------------------------------------------------
 
     def put_block(self, block: Block) -> None:
@@ -319,6 +333,7 @@ class Store(Queries):
             )
             self._index_blocks(blocks)
             self._delete_mempool([tx.txid for b in blocks for tx in b.transactions])
+            chainindex.extend(self._db, tip_height)
 
     def _index_blocks(self, blocks: Sequence[Block]) -> None:
         """Every index row of the blocks' records, one statement per table."""
@@ -378,6 +393,7 @@ class Store(Queries):
             # Edges and revocations go with their record (ON DELETE CASCADE).
             self._db.execute("DELETE FROM confirmed WHERE block_hash = ?", (block.hash,))
             self._db.execute("DELETE FROM active WHERE height = ?", (tip_height,))
+            chainindex.truncate(self._db, tip_height)
 
     # --- the mempool ---------------------------------------------------------------------
 

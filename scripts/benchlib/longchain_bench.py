@@ -3,8 +3,8 @@
 A synthetic regtest store of 100,000 and then 1,000,000 valid blocks is written row by row
 (``benchlib.synthetic_chain``); a real node is started on it and timed until ``/healthz``
 answers, then the resident memory of its whole process tree is read once it has settled.
-Bytes per block resident = (that RSS − the RSS of a fresh node's tree, measured the same
-way) ÷ blocks. Goals (issue 13): at most 300 bytes a block, and at 1,000,000 blocks a
+Bytes per block resident = (that RSS - the RSS of a fresh node's tree, measured the same
+way) / blocks. Goals (issue 13): at most 300 bytes a block, and at 1,000,000 blocks a
 restart within 5 s and a tree within 500 MB.
 """
 
@@ -78,14 +78,32 @@ def bench_longchain(workdir: Path, sizes: tuple[int, ...] = LONGCHAIN_SIZES) -> 
         )
         big = run.blocks >= 1_000_000
         figures += [
-            Figure(key, SECTION, f"resident bytes a block, {label}", per_block, "B",
-                   Goal("<=", 300), detail),
-            Figure(key + "2", SECTION, f"restart to /healthz, {label}", run.restart_s, "s",
-                   Goal("<=", 5) if big else None),
-            Figure(key + "3", SECTION, f"process tree RSS, {label}", run.rss / MB, "MB",
-                   Goal("<=", 500) if big else None),
-            Figure(key + "4", SECTION, f"disk bytes a block, {label}", run.disk / run.blocks,
-                   "B"),
+            Figure(
+                key,
+                SECTION,
+                f"resident bytes a block, {label}",
+                per_block,
+                "B",
+                Goal("<=", 300),
+                detail,
+            ),
+            Figure(
+                key + "2",
+                SECTION,
+                f"restart to /healthz, {label}",
+                run.restart_s,
+                "s",
+                Goal("<=", 5) if big else None,
+            ),
+            Figure(
+                key + "3",
+                SECTION,
+                f"process tree RSS, {label}",
+                run.rss / MB,
+                "MB",
+                Goal("<=", 500) if big else None,
+            ),
+            Figure(key + "4", SECTION, f"disk bytes a block, {label}", run.disk / run.blocks, "B"),
         ]
     if len(runs) > 1:
         first, last = runs[0], runs[-1]

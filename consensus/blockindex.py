@@ -229,6 +229,11 @@ class Entry:
         self._index = index
         self.id = i
 
+    @property
+    def index(self) -> BlockIndex:
+        """The index this entry is a view of."""
+        return self._index
+
     def __repr__(self) -> str:
         return f"Entry(hash={self.hash!r}, height={self.height}, status={self.status.value!r})"
 
@@ -289,7 +294,7 @@ class ActiveChain:
     """The active chain as an array of ids indexed by height (Bitcoin's CChain)."""
 
     def __init__(self, tip: Entry) -> None:
-        self._index = tip._index
+        self._index = tip.index
         self._chain = array("i", range(self._index.bulk))  # a chain; set_tip trims it
         self.set_tip(tip)
 
@@ -324,7 +329,10 @@ class ActiveChain:
         return [self._index.view(i) for i in self._chain[start:stop]]
 
     def set_tip(self, tip: Entry) -> None:
-        """Rewind or extend to ``tip``; costs only the heights that change."""
+        """Rewind or extend to ``tip`` (of this chain's index); costs only the heights that
+        change."""
+        if tip.index is not self._index:
+            raise ValueError("the tip belongs to another block index")
         chain, index = self._chain, self._index
         missing: list[int] = []
         walk = tip.id

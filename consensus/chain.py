@@ -152,6 +152,13 @@ class BlockTree:
             raise BlockNotFound(f"unknown block {block_hash}")
         return found
 
+    def _id(self, entry: Entry) -> int:
+        """The id of ``entry`` in this tree. An entry of an earlier tree (the node reloads
+        its tree from disk after a storage failure) is found again by its hash."""
+        if entry.index is self._index:
+            return entry.id
+        return self._require(entry.hash)
+
     def _available(self, i: int) -> bool:
         if i < self._index.bulk:
             return self._index.status[i] != INVALID
@@ -279,13 +286,14 @@ class BlockTree:
         while heap[0][2] not in self._frontier:
             heapq.heappop(heap)
         neg_work, _, best = heap[0]
-        if current_tip.chain_work == -neg_work and current_tip.id in self._frontier:
-            return current_tip
+        current = self._id(current_tip)
+        if self._index.chain_work(current) == -neg_work and current in self._frontier:
+            return self._index.view(current)
         return self._index.view(best)
 
     def is_candidate(self, entry: Entry) -> bool:
         """True when the entry and all its ancestors have bodies and none is invalid."""
-        return self._available(entry.id)
+        return self._available(self._id(entry))
 
     def ancestor(self, entry: Entry, height: int) -> Entry:
         """The ancestor of ``entry`` at ``height`` (``entry`` itself at its own height).
@@ -296,11 +304,11 @@ class BlockTree:
             raise ValueError(f"negative height {height}")
         if height > entry.height:
             raise BlockNotFound(f"no ancestor at {height} of a block at {entry.height}")
-        return self._index.view(_walk_to(self._index, entry.id, height))
+        return self._index.view(_walk_to(self._index, self._id(entry), height))
 
     def fork_point(self, a: Entry, b: Entry) -> Entry:
         """The last common ancestor of ``a`` and ``b``."""
-        return self._index.view(self._fork_id(a.id, b.id))
+        return self._index.view(self._fork_id(self._id(a), self._id(b)))
 
     def _fork_id(self, a: int, b: int) -> int:
         index = self._index
@@ -313,8 +321,9 @@ class BlockTree:
 
     def reorg_path(self, old_tip: Entry, new_tip: Entry) -> tuple[list[Entry], list[Entry]]:
         """(blocks to disconnect, old tip first; blocks to connect, lowest first)."""
-        fork = self._fork_id(old_tip.id, new_tip.id)
-        return self._down_to(old_tip.id, fork), self._down_to(new_tip.id, fork)[::-1]
+        old, new = self._id(old_tip), self._id(new_tip)
+        fork = self._fork_id(old, new)
+        return self._down_to(old, fork), self._down_to(new, fork)[::-1]
 
     def _down_to(self, tip: int, stop: int) -> list[Entry]:
         """Entries from ``tip`` down to, but excluding, its ancestor ``stop``."""
@@ -331,7 +340,7 @@ class BlockTree:
             raise ValueError(f"span must be positive, not {span}")
         index = self._index
         times: list[int] = []
-        walk = entry.id
+        walk = self._id(entry)
         while walk != NONE and len(times) < span:
             times.append(index.time[walk])
             walk = index.parent[walk]
@@ -352,7 +361,7 @@ class BlockTree:
         index = self._index
         hashes: list[str] = []
         step = 1
-        walk = entry.id
+        walk = self._id(entry)
         while True:
             hashes.append(index.hex(walk))
             height = index.height[walk]
@@ -371,7 +380,7 @@ class BlockTree:
         With no hash in common, the answer starts after genesis.
         """
         index, active = self._index, self._active
-        active.set_tip(active_tip)
+        active.set_tip(index.view(self._id(active_tip)))
         fork_height = 0
         for block_hash in locator:
             found = index.find(block_hash)

@@ -14,6 +14,7 @@ import contextlib
 import logging
 import os
 import secrets
+import signal
 import time
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -146,6 +147,7 @@ class Node:
     def _open(self) -> None:
         self.store = Store.open(self.settings.db_path, self.params)
         self.chain = ChainState(self.store, self.params, self.clock)
+        self.chain.on_fatal = _stop_process
         self.mempool = Mempool(
             self.store,
             self.params,
@@ -427,6 +429,13 @@ class Node:
                 if block.header.timestamp <= self.clock() + self.params.max_future_ms:
                     del self._held[block_hash]
                     await self.submit_block(block)
+
+
+def _stop_process(reason: str) -> None:
+    """The chain state is unusable (Bitcoin's FatalError): end the node as SIGTERM does;
+    ``/healthz`` answers 503 until then, and a restart reads everything back from disk."""
+    log.critical("the node stops: %s", reason)
+    os.kill(os.getpid(), signal.SIGTERM)
 
 
 def _field_failure(tx: Transaction, params: ConsensusParams) -> InvalidTx | None:

@@ -1,7 +1,7 @@
 """The chain state: one path for every block, mined, pushed or synced.
 
 ``process_header`` accepts a header into the block tree after its context-free and
-contextual checks. ``process_block`` adds the body, then ``activate_best_chain`` moves
+contextual checks. ``process_blocks`` adds the bodies, then ``activate_best_chain`` moves
 the active chain to the most-work candidate: the whole switch (disconnect to the fork
 point, connect the new branch, ledger rules checked block by block) happens inside one
 storage transaction, so either all of it commits or nothing changes. A block that fails
@@ -257,14 +257,12 @@ class ChainState:
 
     # --- blocks --------------------------------------------------------------------------
 
-    def process_block(self, block: Block, *, verified: Container[str] = frozenset()) -> BlockResult:
-        """Validate, store and (if it wins) activate one block. Never raises for bad data."""
-        return self.process_blocks([(block, verified)])[0]
-
     def process_blocks(self, batch: Sequence[tuple[Block, Container[str]]]) -> list[BlockResult]:
-        """``process_block`` of each (block, txids whose signatures already passed), with
-        one activation at the end and everything in one storage transaction: a synced run
-        of blocks costs one commit, and its switch connects them in one go.
+        """Validate, store and (if they win) activate blocks, each given with the txids
+        whose signatures already passed; never raises for bad data (``StoreError`` when
+        storage fails). One activation at the end and everything in one storage
+        transaction: a synced run of blocks costs one commit, and its switch connects
+        them in one go.
 
         The results share one ``Reorg``. A block that failed to connect, or that descends
         from one that did, is REJECTED whatever its own checks said.

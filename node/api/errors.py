@@ -15,6 +15,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 
 from consensus.errors import NotFoundError, RejectError
 from node.errors import NodeError
@@ -81,6 +82,13 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _store(_: Request, exc: StoreError) -> JSONResponse:
         log.error("storage failure: %s", exc)
         return _json(503, "storage-error", "the node's storage failed; try again later")
+
+    @app.exception_handler(ClientDisconnect)
+    async def _gone(request: Request, _: ClientDisconnect) -> JSONResponse:
+        # The client (or a peer that crashed) left before sending its whole body: nobody
+        # reads the answer, and it is no error of the node's (no traceback, no ERROR line).
+        log.debug("client disconnected during %s %s", request.method, request.url.path)
+        return _json(400, "client-disconnected", "the client left before sending its request")
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:

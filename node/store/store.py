@@ -309,13 +309,10 @@ class Store(Queries):
 
     # --- the active chain ----------------------------------------------------------------
 
-    def connect_block(self, block: Block) -> None:
-        """Make ``block`` the new active tip and index its records (it must extend the tip)."""
-        self.connect_blocks([block])
-
     def connect_blocks(self, blocks: Sequence[Block]) -> None:
-        """``connect_block`` of each in turn (each must extend the one before, the first the
-        tip), with one statement per table: connecting a synced run is a few writes."""
+        """Make each block in turn the new active tip and index its records (each must
+        extend the one before, the first the tip), with one statement per table:
+        connecting a synced run is a few writes."""
         with self.transaction():
             tip_hash, tip_height = self.tip()
             for block in blocks:
@@ -373,7 +370,7 @@ class Store(Queries):
         db.execute_rows("INSERT INTO revocations (subject, revoker) VALUES {rows}", revocations)
 
     def disconnect_block(self, block: Block) -> None:
-        """Undo ``connect_block`` of the active tip exactly (the mempool is the caller's)."""
+        """Undo connecting the active tip exactly (the mempool is the caller's)."""
         with self.transaction():
             tip_hash, tip_height = self.tip()
             if block.hash != tip_hash or tip_height == 0:
@@ -397,16 +394,11 @@ class Store(Queries):
 
     # --- the mempool ---------------------------------------------------------------------
 
-    def mempool_add(self, tx: Transaction, received_ms: int) -> None:
-        """Persist a pending transaction; durable when this returns (outside a transaction).
-
-        Inside a caller's ``transaction()`` it joins that one instead. Adding a txid
-        already present keeps its first arrival.
-        """
-        self.mempool_add_many([tx], received_ms)
-
     def mempool_add_many(self, txs: Iterable[Transaction], received_ms: int) -> None:
-        """``mempool_add`` of many, in order, with one statement and one commit."""
+        """Persist pending transactions, in order, with one statement and one commit;
+        durable when this returns (outside a transaction: inside a caller's
+        ``transaction()`` it joins that one instead). Adding a txid already present
+        keeps its first arrival."""
         with self.transaction():
             self._db.execute_rows(
                 "INSERT OR IGNORE INTO mempool (txid, json, received_ms) VALUES {rows}",

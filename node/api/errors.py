@@ -18,6 +18,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 
 from consensus.errors import NotFoundError, RejectError
+from node.api.openapi import allowed_methods
 from node.errors import NodeError
 from node.store import StoreError
 
@@ -97,6 +98,15 @@ def install_error_handlers(app: FastAPI) -> None:
         return _json(422, "bad-request", f"{where}: {first.get('msg', 'invalid request')}")
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if exc.status_code == 400 and "parsing the body" in str(exc.detail):
+            # FastAPI's answer to a body that is not JSON, where a route has a model
+            return _json(422, "malformed-json", "request body is not valid JSON")
         code = {404: "not-found", 405: "method-not-allowed"}.get(exc.status_code, "http-error")
-        return _json(exc.status_code, code, str(exc.detail))
+        response = _json(exc.status_code, code, str(exc.detail))
+        if exc.status_code == 405:  # RFC 9110: a 405 lists the methods the path takes
+            given = (exc.headers or {}).get("Allow", "")
+            methods = {m.strip() for m in given.split(",") if m.strip()}
+            methods |= set(allowed_methods(request.app, request.url.path))
+            response.headers["Allow"] = ", ".join(sorted(methods))
+        return response

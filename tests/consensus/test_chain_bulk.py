@@ -16,8 +16,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from consensus.block import Header
-from consensus.blockindex import lookup_value
-from consensus.chain import BlockTree, ChainColumns, Entry, Status
+from consensus.blockindex import BlockIndex, lookup_value
+from consensus.chain import ActiveChain, BlockTree, ChainColumns, Entry, Status
 from consensus.errors import InvalidBlock
 from tests.consensus.test_chain import BLOCK_SHAPE, OPS, child_header, genesis_header
 
@@ -193,3 +193,34 @@ def test_many_additions_fold_into_the_sorted_lookup() -> None:
     assert all(tree.get(h) is not None and tree.get(h).hash == h for h in hashes)  # type: ignore[union-attr]
     assert tree.get("00" * 32) is None
     assert len(tree) == 5_001
+
+
+def test_entries_of_an_earlier_tree_are_found_again_by_hash() -> None:
+    """After a storage failure the node reloads its tree; entries held from before still
+    answer (by hash) in the new one, and an unknown string is no hash."""
+    genesis = genesis_header()
+    old = BlockTree(genesis, 1)
+    main = [old.genesis]
+    for _ in range(5):
+        main.append(old.add_header(child_header(main[-1]), 1))
+        old.set_valid(main[-1].hash)
+    new = BlockTree.from_chain(genesis, 1, columns(main))
+    assert new.ancestor(main[-1], 2).hash == main[2].hash
+    assert new.best_candidate(main[-1]).hash == main[-1].hash
+    assert new.get("zz" * 32) is None
+    assert "zz" * 32 not in new
+    with pytest.raises(ValueError, match="another block index"):
+        ActiveChain(new.genesis).set_tip(main[-1])
+
+
+def test_hashes_sharing_a_lookup_prefix_are_told_apart() -> None:
+    """The sorted lookup keys only a hash's first 4 bytes; equal keys are resolved by the
+    whole hash (peers can grind such hashes cheaply)."""
+    index = BlockIndex()
+    raws = [bytes(4) + bytes([n]) * 28 for n in range(1, 4)]
+    for n, raw in enumerate(raws):
+        index.append(raw, n, 0, 0, n + 1, 0, n - 1, 0)
+    index._fold_recent()
+    for n, raw in enumerate(raws):
+        assert index.find(raw.hex()) == n
+    assert index.find((bytes(4) + bytes([9]) * 28).hex()) == -1

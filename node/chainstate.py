@@ -176,7 +176,7 @@ class ChainState:
         for header, _work, status, sequence in side:
             try:
                 self.tree.add_header(header, header_work(header))
-            except (InvalidBlock, BlockNotFound):
+            except InvalidBlock:
                 continue  # a descendant of an invalid block: recorded invalid already
             if status in (Status.DATA, Status.VALID) and sequence is not None:
                 arrived.append((sequence, header.hash, status))

@@ -31,7 +31,7 @@ _SAFE = 2**53 - 1
 _WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 _DESCRIPTIONS = {
     400: "The request breaks a rule (see the error code), or the client left mid-body",
-    401: "Missing or wrong admin token",
+    401: "Missing or wrong credentials: the admin token, or a peer's session",
     403: "Refused: no admin token configured, or a discouraged peer",
     404: "Not found",
     409: "Conflicts with what is already recorded",
@@ -77,7 +77,7 @@ def _statuses(method: str, path: str, operation: dict[str, Any]) -> set[int]:
     if path.startswith("/v1/admin"):
         statuses |= {401, 403}
     if path.startswith("/p2p"):
-        statuses |= {403, 422}
+        statuses |= {401, 403, 422}
     return statuses | _EXTRA_STATUSES.get((method.upper(), path), frozenset())
 
 
@@ -131,17 +131,26 @@ _JSON_VALUE_SCHEMA: dict[str, Any] = {
 }
 
 
-def _inline(schema: Any, defs: dict[str, Any]) -> Any:
-    """``schema`` with pydantic's ``#/$defs/X`` references replaced by X, free-form objects
-    by I-JSON objects, and ``null`` taken out of optional fields."""
+def _resolve(schema: Any, defs: dict[str, Any]) -> Any:
+    """``schema`` with pydantic's ``#/$defs/X`` references replaced by X (and no titles)."""
     if isinstance(schema, list):
-        return [_inline(item, defs) for item in schema]
+        return [_resolve(item, defs) for item in schema]
     if not isinstance(schema, dict):
         return schema
     ref = schema.get("$ref", "")
     if ref.startswith("#/$defs/"):
-        return _inline(defs[ref.removeprefix("#/$defs/")], defs)
-    out = {k: _inline(v, defs) for k, v in schema.items() if k not in ("$defs", "title")}
+        return _resolve(defs[ref.removeprefix("#/$defs/")], defs)
+    return {k: _resolve(v, defs) for k, v in schema.items() if k not in ("$defs", "title")}
+
+
+def _strict(schema: Any) -> Any:
+    """A payload schema as the node checks it (``consensus.payloads._Strict``): free-form
+    objects hold I-JSON values, and an optional field is omitted, never ``null``."""
+    if isinstance(schema, list):
+        return [_strict(item) for item in schema]
+    if not isinstance(schema, dict):
+        return schema
+    out = {k: _strict(v) for k, v in schema.items()}
     options = out.get("anyOf")
     if isinstance(options, list) and {"type": "null"} in options:
         rest = [o for o in options if o != {"type": "null"}]
@@ -155,7 +164,7 @@ def _inline(schema: Any, defs: dict[str, Any]) -> Any:
 
 def _model_schema(model: type[BaseModel]) -> dict[str, Any]:
     raw = model.model_json_schema()
-    schema: dict[str, Any] = _inline(raw, raw.get("$defs", {}))
+    schema: dict[str, Any] = _resolve(raw, raw.get("$defs", {}))
     return schema
 
 
@@ -167,7 +176,7 @@ def transaction_schema(network: str) -> dict[str, Any]:
         shape = copy.deepcopy(base)
         shape["properties"]["kind"] = {"type": "string", "enum": [kind]}
         shape["properties"]["network"] = {"type": "string", "enum": [network]}
-        shape["properties"]["payload"] = _model_schema(PAYLOAD_MODELS[kind])
+        shape["properties"]["payload"] = _strict(_model_schema(PAYLOAD_MODELS[kind]))
         shapes.append(shape)
     return {"oneOf": shapes}
 
@@ -221,6 +230,18 @@ def _bodies(network: str) -> dict[tuple[str, str], dict[str, Any]]:
     }
 
 
+def _inline_bodies(schema: dict[str, Any]) -> None:
+    """A body schema a route embedded from ``model_json_schema()`` carries its own
+    ``$defs``, which ``#/$defs/..`` cannot reach from the document's root: inline them."""
+    for operations in schema["paths"].values():
+        for operation in operations.values():
+            content = operation.get("requestBody", {}).get("content", {})
+            for media in content.values():
+                body = media.get("schema")
+                if isinstance(body, dict) and "$defs" in body:
+                    media["schema"] = _resolve(body, body["$defs"])
+
+
 def document(app: FastAPI, network: str) -> None:
     """Make ``app``'s OpenAPI description exact (see the module docstring)."""
     bodies = _bodies(network)
@@ -238,8 +259,12 @@ def document(app: FastAPI, network: str) -> None:
             components.pop(unused, None)
         for (method, path), body in bodies.items():
             operation = schema["paths"].get(path, {}).get(method)
-            if operation is not None:
+            # (a peer route that documents its own body keeps it)
+            if operation is not None and not (
+                path.startswith("/p2p") and "requestBody" in operation
+            ):
                 operation["requestBody"] = _json_body(body)
+        _inline_bodies(schema)
         app.openapi_schema = schema
         return schema
 

@@ -339,8 +339,12 @@ class BlockTree:
         if span < 1:
             raise ValueError(f"span must be positive, not {span}")
         index = self._index
-        times: list[int] = []
         walk = self._id(entry)
+        if walk < index.bulk:  # ids of the bulk chain are heights: a slice
+            times = index.time[max(0, walk - span + 1) : walk + 1].tolist()
+            times.sort()
+            return times[len(times) // 2]
+        times = []
         while walk != NONE and len(times) < span:
             times.append(index.time[walk])
             walk = index.parent[walk]

@@ -5,8 +5,9 @@
     │   ├── InvalidTx                a transaction is malformed, badly signed, or breaks a
     │   │                            ledger rule
     │   └── InvalidBlock             a block or header is invalid; remember it and its descendants
-    ├── BlockTooNew(code, message)   a header's time is past the local clock's allowance:
-    │                                not invalid, only early; hold it back, never punish
+    ├── BlockTooNew(timestamp, limit)  a header's time is past the local clock's allowance
+    │                                (code "time-too-new"): not invalid, only early; hold
+    │                                it back, never punish
     └── NotFoundError                a lookup missed (a separate family: a miss is not bad data)
         ├── BlockNotFound
         └── TxNotFound

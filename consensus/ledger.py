@@ -34,7 +34,6 @@ __all__ = [
     "MemoryLedger",
     "Overlay",
     "RecordInfo",
-    "apply_block_txs",
     "check_tx_ledger",
 ]
 
@@ -191,11 +190,3 @@ class Overlay(MemoryLedger):
         super().remove(tx)
         if tx in self.added:
             self.added.remove(tx)
-
-
-def apply_block_txs(view: LedgerView, txs: Iterable[Transaction]) -> Overlay:
-    """Apply ``txs`` in order on an ``Overlay`` of ``view``; raise at the first failure."""
-    overlay = Overlay(view)
-    for tx in txs:
-        overlay.apply(tx)
-    return overlay

@@ -5,8 +5,8 @@
 2. ``contextual_check_header`` needs the parent: height, the retarget rule's bits, a
    timestamp past the median of the previous 11 blocks and not too far past the local
    clock. A too-new header raises ``BlockTooNew``: not invalid, only early.
-3. ``connect_block_ledger`` applies the ledger rules of every transaction in block order
-   against the chain so far (see ``consensus.ledger``).
+3. ``apply_block_ledger`` applies the ledger rules of every transaction in block order
+   onto an ``Overlay`` of the chain so far (see ``consensus.ledger``).
 
 Failures raise ``InvalidBlock`` with a stable reject code; a transaction's own reject code
 is kept, so "bad-signature" means the same inside a block as on its own.
@@ -19,7 +19,7 @@ from typing import Protocol
 
 from consensus.block import Block, Header
 from consensus.errors import BlockTooNew, InvalidBlock, InvalidTx
-from consensus.ledger import LedgerView, Overlay
+from consensus.ledger import Overlay
 from consensus.merkle import merkle_root
 from consensus.params import ConsensusParams
 from consensus.pow import check_pow, next_bits
@@ -30,7 +30,6 @@ __all__ = [
     "apply_block_ledger",
     "check_block",
     "check_header",
-    "connect_block_ledger",
     "contextual_check_header",
     "signatures_worth_checking",
 ]
@@ -119,13 +118,6 @@ def contextual_check_header(
     limit = now_ms + params.max_future_ms
     if header.timestamp > limit:
         raise BlockTooNew(header.timestamp, limit)
-
-
-def connect_block_ledger(view: LedgerView, block: Block) -> Overlay:
-    """Apply the ledger rules to the block's transactions in order; return what they add."""
-    overlay = Overlay(view)
-    apply_block_ledger(overlay, block)
-    return overlay
 
 
 def apply_block_ledger(overlay: Overlay, block: Block) -> None:

@@ -1,11 +1,17 @@
 """The chain state: one path for every block, mined, pushed or synced.
 
 ``process_header`` accepts a header into the block tree after its context-free and
-contextual checks. ``process_block`` adds the body, then ``activate_best_chain`` moves
+contextual checks. ``process_blocks`` adds the bodies, then ``activate_best_chain`` moves
 the active chain to the most-work candidate: the whole switch (disconnect to the fork
 point, connect the new branch, ledger rules checked block by block) happens inside one
 storage transaction, so either all of it commits or nothing changes. A block that fails
 is marked invalid with its descendants and the next-best candidate is tried.
+
+Memory follows disk: when a write fails (``StoreError``: an I/O error, a full disk),
+its transaction rolls back and the tree and active chain are read back from the store
+before the error goes on, so the next block meets the state the disk holds. If even
+that read fails, the chain state refuses every change from then on and tells the node
+to stop (Bitcoin's FatalError); a restart reads everything back.
 
 Runs on one thread (the node's chain worker); nothing here is async.
 """
@@ -13,7 +19,8 @@ Runs on one thread (the node's chain worker); nothing here is async.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Container, Iterable, Sequence
+from collections.abc import Callable, Container, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -30,7 +37,7 @@ from consensus.validation import (
     check_header,
     contextual_check_header,
 )
-from node.store import Store
+from node.store import Store, StoreError
 
 __all__ = ["Activation", "BlockOutcome", "BlockResult", "ChainState", "HeaderRun", "Reorg"]
 
@@ -102,9 +109,23 @@ class ChainState:
         self.store = store
         self.params = params
         self.clock = clock
-        genesis = genesis_header(params)
-        self.tree = BlockTree(genesis, header_work(genesis))
-        self._load_tree()
+        self.failure: str | None = None
+        """Why the chain state stopped: storage failed and reloading from it failed too."""
+        self.on_fatal: Callable[[str], None] | None = None
+        """Called once with ``failure`` when it is set (the node stops)."""
+        self._writing = 0
+        self._load()
+
+    def _load(self) -> None:
+        """The tree and the active chain as the store holds them (memory follows disk)."""
+        store = self.store
+        genesis = genesis_header(self.params)
+        columns, side = store.load_chain()
+        try:
+            self.tree = BlockTree.from_chain(genesis, header_work(genesis), columns)
+        except ValueError as exc:
+            raise RuntimeError(f"the stored active chain does not load: {exc}") from exc
+        self._load_side(side)
         tip_hash, _ = store.tip()
         tip = self.tree.get(tip_hash)
         if tip is None:
@@ -112,17 +133,47 @@ class ChainState:
         self.active = ActiveChain(tip)
         self._fresh: dict[str, Block] = {}
 
-    def _load_tree(self) -> None:
-        """Rebuild the tree from the stored headers and statuses, without re-validating.
+    @contextmanager
+    def _writes(self) -> Iterator[None]:
+        """Around every change: when storage fails, its transaction rolled back, so the
+        tree and the active chain are read back from the store before the ``StoreError``
+        goes on (the outermost call does it, after the rollback). When even that fails,
+        the chain state is unusable: ``failure`` says why and ``on_fatal`` hears it."""
+        if self.failure is not None:
+            raise StoreError(self.failure)
+        self._writing += 1
+        try:
+            yield
+        except StoreError as exc:
+            if self._writing == 1:
+                self._recover(exc)
+            raise
+        finally:
+            self._writing -= 1
+
+    def _recover(self, exc: StoreError) -> None:
+        log.error("storage failed, the chain state is read back from disk: %s", exc)
+        try:
+            self._load()
+        except (StoreError, RuntimeError) as reload_exc:
+            self.failure = (
+                f"storage failed ({exc}) and the chain state could not be read back"
+                f" ({reload_exc}): restart the node once the storage works"
+            )
+            log.critical("%s", self.failure)
+            if self.on_fatal is not None:
+                self.on_fatal(self.failure)
+            raise StoreError(self.failure) from reload_exc
+
+    def _load_side(self, side: list[tuple[Header, int, str, int | None]]) -> None:
+        """Add the stored headers off the active chain, without re-validating.
 
         Headers go in by height; bodies are then marked with their stored arrival numbers, so
         "first received wins a tie" means the same after a restart.
         """
         arrived: list[tuple[int, str, str]] = []
         invalid: list[str] = []
-        for header, _work, status, sequence in self.store.load_headers():
-            if header.height == 0:
-                continue
+        for header, _work, status, sequence in side:
             try:
                 self.tree.add_header(header, header_work(header))
             except InvalidBlock:
@@ -164,13 +215,14 @@ class ChainState:
         ``checked``: every one passed ``check_header`` already (in a worker process)."""
         run = HeaderRun()
         new: list[tuple[Header, Entry]] = []
-        try:
-            for header in headers:
-                run.accepted.append(self._accept_header(header, new, checked))
-        except (InvalidBlock, BlockTooNew, BlockNotFound) as exc:
-            run.failure = exc
-        finally:
-            self.store.put_headers([(h, e.chain_work, e.status, e.sequence) for h, e in new])
+        with self._writes():
+            try:
+                for header in headers:
+                    run.accepted.append(self._accept_header(header, new, checked))
+            except (InvalidBlock, BlockTooNew, BlockNotFound) as exc:
+                run.failure = exc
+            finally:
+                self.store.put_headers([(h, e.chain_work, e.status, e.sequence) for h, e in new])
         return run
 
     def _accept_header(
@@ -205,21 +257,19 @@ class ChainState:
 
     # --- blocks --------------------------------------------------------------------------
 
-    def process_block(self, block: Block, *, verified: Container[str] = frozenset()) -> BlockResult:
-        """Validate, store and (if it wins) activate one block. Never raises for bad data."""
-        return self.process_blocks([(block, verified)])[0]
-
     def process_blocks(self, batch: Sequence[tuple[Block, Container[str]]]) -> list[BlockResult]:
-        """``process_block`` of each (block, txids whose signatures already passed), with
-        one activation at the end and everything in one storage transaction: a synced run
-        of blocks costs one commit, and its switch connects them in one go.
+        """Validate, store and (if they win) activate blocks, each given with the txids
+        whose signatures already passed; never raises for bad data (``StoreError`` when
+        storage fails). One activation at the end and everything in one storage
+        transaction: a synced run of blocks costs one commit, and its switch connects
+        them in one go.
 
         The results share one ``Reorg``. A block that failed to connect, or that descends
         from one that did, is REJECTED whatever its own checks said.
         """
         results: list[BlockResult] = []
         activation = Activation()
-        with self.store.transaction(fsync=False):
+        with self._writes(), self.store.transaction(fsync=False):
             stored: list[tuple[Block, Entry]] = []
             for block, verified in batch:
                 results.append(self._check_body(block, verified, stored))

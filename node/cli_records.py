@@ -22,6 +22,7 @@ from consensus.payloads import ROLES
 from consensus.tx import is_txid
 from node.cli import (
     DEFAULT_NODE,
+    NodeOption,
     app,
     digest_of,
     err,
@@ -52,9 +53,6 @@ record_app = typer.Typer(
 
 KeyOption = Annotated[
     Path, typer.Option("--key", envvar="AILEDGER_KEY", help="Your private key (PEM).")
-]
-NodeOption = Annotated[
-    str, typer.Option("--node", envvar="AILEDGER_NODE", help="The node's API base URL.")
 ]
 MetadataOption = Annotated[
     str | None, typer.Option("--metadata", help="Free-form metadata, a JSON object.")
@@ -128,12 +126,14 @@ def model_inputs(items: list[str] | None) -> list[tuple[str, str]]:
 
 
 def submitted(client: Client, txid: str, wait: float) -> None:
-    """Print the txid and its status, after waiting for a confirmation if asked."""
+    """Print the txid at once (a wait that times out or is interrupted cannot lose it),
+    then its status, after waiting for a confirmation if asked."""
+    out.print(txid, markup=False)
+    out.file.flush()
     state = "pending"
     if wait > 0:
         tx = client.wait_for_confirmation(txid, timeout=wait)
         state = f"confirmed in block {tx.get('block_hash')} at height {tx.get('height')}"
-    out.print(txid, markup=False)
     err.print(f"status: {state}", markup=False)
 
 

@@ -14,6 +14,7 @@ import contextlib
 import logging
 import os
 import secrets
+import signal
 import time
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -46,16 +47,25 @@ from node.mempool import Mempool
 from node.metrics import Metrics
 from node.mining import Mining
 from node.p2p.service import P2P
+from node.records import now_ms
 from node.store import Store, StoreReader
 
-__all__ = ["Node", "TxResult", "wall_ms"]
+__all__ = ["Node", "TxResult"]
 
 log = logging.getLogger(__name__)
 P = ParamSpec("P")
 T = TypeVar("T")
 
 HELD_RETRY_S = 5.0
-CHECK_WORKERS = min(8, max(2, len(os.sched_getaffinity(0))))
+
+
+def _usable_cpus() -> int:
+    """Cores this process may run on; all of them where the OS cannot say (macOS)."""
+    affinity = getattr(os, "sched_getaffinity", None)
+    return len(affinity(0)) if affinity is not None else os.cpu_count() or 1
+
+
+CHECK_WORKERS = min(8, max(2, _usable_cpus()))
 """Signature-check processes: one a core the node may run on, at least 2 and at most 8
 (each is a Python interpreter of its own, about 40 MB)."""
 MAX_HELD_BLOCKS = 64
@@ -69,10 +79,6 @@ SYNC_LINGER_S = 0.3
 """How long a synced run may wait for others to fill its commit (``GroupCommit``): in
 a 10,000-block join, groups of 230 blocks in place of 75 wrote a third fewer bytes and
 took a tenth less of the chain worker's CPU per block."""
-
-
-def wall_ms() -> int:
-    return time.time_ns() // 1_000_000
 
 
 @dataclass
@@ -89,7 +95,7 @@ TxListener = Callable[[list[Transaction], str | None], Awaitable[None]]
 
 
 class Node:
-    def __init__(self, settings: Settings, *, clock: Callable[[], int] = wall_ms) -> None:
+    def __init__(self, settings: Settings, *, clock: Callable[[], int] = now_ms) -> None:
         self.settings = settings
         self.params = settings.params
         self.clock = clock
@@ -151,6 +157,7 @@ class Node:
     def _open(self) -> None:
         self.store = Store.open(self.settings.db_path, self.params)
         self.chain = ChainState(self.store, self.params, self.clock)
+        self.chain.on_fatal = _stop_process
         self.mempool = Mempool(
             self.store,
             self.params,
@@ -455,6 +462,13 @@ class Node:
                 if block.header.timestamp <= self.clock() + self.params.max_future_ms:
                     del self._held[block_hash]
                     await self.submit_block(block)
+
+
+def _stop_process(reason: str) -> None:
+    """The chain state is unusable (Bitcoin's FatalError): end the node as SIGTERM does;
+    ``/healthz`` answers 503 until then, and a restart reads everything back from disk."""
+    log.critical("the node stops: %s", reason)
+    os.kill(os.getpid(), signal.SIGTERM)
 
 
 def _field_failure(tx: Transaction, params: ConsensusParams) -> InvalidTx | None:

@@ -31,6 +31,7 @@ from typing import Any
 from benchlib.consensus_bench import bench_merkle, bench_solve, bench_verify
 from benchlib.explorer_bench import bench_explorer
 from benchlib.interop_bench import bench_hashing
+from benchlib.longchain_bench import LONGCHAIN_SIZES, bench_longchain
 from benchlib.miner_bench import bench_miner
 from benchlib.p2p_join import JOIN_BLOCKS, bench_join
 from benchlib.p2p_propagation import bench_propagation
@@ -65,6 +66,7 @@ BENCHES = (
     Bench("hashing", "interop", "11", "hashing a 2 GB model directory", bench_hashing),
     Bench("page", "explorer", "13", "the explorer in headless Chromium", bench_explorer),
     Bench("storage", "storage", "14", "encrypted blobs: speed, RSS, replication", bench_storage),
+    Bench("longchain", "longchain", "22", "a node on 100k and 1M blocks", bench_longchain),
 )
 SECTIONS = tuple(dict.fromkeys(b.section for b in BENCHES))
 
@@ -88,9 +90,19 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         metavar="N",
         help=f"blocks (of 10 transactions) in the join figure's chain (default {JOIN_BLOCKS:,})",
     )
+    parser.add_argument(
+        "--longchain-blocks",
+        type=int,
+        nargs="+",
+        default=list(LONGCHAIN_SIZES),
+        metavar="N",
+        help="chain lengths of the longchain figure (default: 100000 1000000)",
+    )
     args = parser.parse_args(argv)
     if args.join_blocks < 1:
         parser.error("--join-blocks must be at least 1")
+    if min(args.longchain_blocks) < 1:
+        parser.error("--longchain-blocks must be at least 1")
     unknown = sorted(set(args.names) - set(names))
     if unknown:
         parser.error(f"unknown name {', '.join(unknown)}; choose from {', '.join(names)}")
@@ -104,9 +116,12 @@ def selected(names: list[str]) -> list[Bench]:
 
 
 def configured(bench: Bench, args: argparse.Namespace) -> Bench:
-    """The bench with this run's options bound (only ``join`` takes one)."""
+    """The bench with this run's options bound (``join`` and ``longchain`` take one)."""
     if bench.name == "join":
         return replace(bench, run=functools.partial(bench_join, blocks=args.join_blocks))
+    if bench.name == "longchain":
+        sizes = tuple(args.longchain_blocks)
+        return replace(bench, run=functools.partial(bench_longchain, sizes=sizes))
     return bench
 
 

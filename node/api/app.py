@@ -15,6 +15,7 @@ from fastapi.responses import JSONResponse
 
 from node.api.errors import error_body, install_error_handlers
 from node.api.middleware import BodyLimit, RateLimit
+from node.api.openapi import document
 from node.api.routes import admin, blobs, chain, p2p, records, search, transactions
 from node.config import Settings
 from node.daemon import Node
@@ -73,6 +74,7 @@ def create_app(settings: Settings, *, node: Node | None = None, tune_gc: bool = 
     app.include_router(blobs.router)
     app.include_router(blobs.p2p_router)
     app.include_router(explorer)
+    document(app, settings.network)
     app.add_middleware(RateLimit, rate=settings.rate_limit_per_s, burst=settings.rate_limit_burst)
     app.add_middleware(
         BodyLimit,

@@ -35,10 +35,26 @@ def _no_constants(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
 
 
+_SAFE = 2**53 - 1
+
+
+def _number(text: str) -> float | int:
+    """A JSON number with a fraction or exponent; a whole one (``7025.0``, ``1e3``) within
+    I-JSON's safe range is that integer: JSON Schema and RFC 8785 read it so (the
+    canonical form of ``7025.0`` is ``7025``), and a signature covers the canonical form."""
+    value = float(text)
+    return int(value) if value.is_integer() and abs(value) <= _SAFE else value
+
+
 def parse_json(raw: bytes) -> Any:
     """Strict JSON: UTF-8, no duplicate keys (a signature must mean one thing), no NaN."""
     try:
-        return json.loads(raw, object_pairs_hook=_no_duplicate_keys, parse_constant=_no_constants)
+        return json.loads(
+            raw,
+            object_pairs_hook=_no_duplicate_keys,
+            parse_constant=_no_constants,
+            parse_float=_number,
+        )
     except (ValueError, RecursionError) as exc:
         raise ApiError(422, "malformed-json", f"request body is not valid JSON: {exc}") from exc
 

@@ -15,8 +15,10 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 
 from consensus.errors import NotFoundError, RejectError
+from node.api.openapi import allowed_methods
 from node.errors import NodeError
 from node.store import StoreError
 
@@ -82,6 +84,13 @@ def install_error_handlers(app: FastAPI) -> None:
         log.error("storage failure: %s", exc)
         return _json(503, "storage-error", "the node's storage failed; try again later")
 
+    @app.exception_handler(ClientDisconnect)
+    async def _gone(request: Request, _: ClientDisconnect) -> JSONResponse:
+        # The client (or a peer that crashed) left before sending its whole body: nobody
+        # reads the answer, and it is no error of the node's (no traceback, no ERROR line).
+        log.debug("client disconnected during %s %s", request.method, request.url.path)
+        return _json(400, "client-disconnected", "the client left before sending its request")
+
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
         first = exc.errors()[0] if exc.errors() else {}
@@ -89,6 +98,15 @@ def install_error_handlers(app: FastAPI) -> None:
         return _json(422, "bad-request", f"{where}: {first.get('msg', 'invalid request')}")
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if exc.status_code == 400 and "parsing the body" in str(exc.detail):
+            # FastAPI's answer to a body that is not JSON, where a route has a model
+            return _json(422, "malformed-json", "request body is not valid JSON")
         code = {404: "not-found", 405: "method-not-allowed"}.get(exc.status_code, "http-error")
-        return _json(exc.status_code, code, str(exc.detail))
+        response = _json(exc.status_code, code, str(exc.detail))
+        if exc.status_code == 405:  # RFC 9110: a 405 lists the methods the path takes
+            given = (exc.headers or {}).get("Allow", "")
+            methods = {m.strip() for m in given.split(",") if m.strip()}
+            methods |= set(allowed_methods(request.app, request.url.path))
+            response.headers["Allow"] = ", ".join(sorted(methods))
+        return response

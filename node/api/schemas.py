@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 __all__ = [
     "AdminMineIn",
@@ -177,9 +177,14 @@ class PeersOut(BaseModel):
     peers: list[PeerOut]
 
 
+def _whole(value: Any) -> Any:
+    """A whole JSON number written with a fraction (``3.0``) is that integer."""
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
 class AdminMineIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    blocks: int = Field(1, ge=1, le=1000)
+    model_config = ConfigDict(extra="forbid", strict=True)
+    blocks: Annotated[int, BeforeValidator(_whole)] = Field(1, ge=1, le=1000)
 
 
 class MinedOut(BaseModel):
@@ -187,15 +192,15 @@ class MinedOut(BaseModel):
 
 
 class AdminMiningIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
     enabled: bool
 
 
 class AdminPeerIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    url: str
+    model_config = ConfigDict(extra="forbid", strict=True)
+    url: str = Field(pattern=r"^https?://[^/]", description="another node's base URL")
 
 
 class AdminNetworkIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
     active: bool

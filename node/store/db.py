@@ -27,6 +27,11 @@ class StoreError(Exception):
 
 
 def _translate(exc: sqlite3.Error) -> StoreError:
+    if getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL:
+        return StoreError(
+            f"the disk is full ({exc}): nothing of this change was written;"
+            " free some space and try again"
+        )
     return StoreError(f"{type(exc).__name__}: {exc}")
 
 

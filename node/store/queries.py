@@ -10,6 +10,7 @@ into one integer so that a cursor is a single comparison on an index.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -23,7 +24,7 @@ from node.store import records
 from node.store.db import Database, Row, StoreError
 from node.store.records import RecordRow
 
-__all__ = ["POS_STRIDE", "Edge", "Queries", "StoreReader", "position"]
+__all__ = ["CURSOR_PATTERN", "POS_STRIDE", "Edge", "Queries", "StoreReader", "position"]
 
 POS_STRIDE = 1 << 20
 """More than any block's transaction count (2000), so (height, index) packs into one int."""
@@ -63,11 +64,16 @@ def _encode_cursor(height: int, index: int) -> str:
     return f"{height}.{index}"
 
 
+CURSOR_PATTERN = r"^(0|[1-9][0-9]{0,11})\.(0|[1-9][0-9]{0,5})$"
+"""What ``_encode_cursor`` writes: a height below 10**12 and an index below 10**6 (<
+POS_STRIDE), so the position fits SQLite's 64-bit integers."""
+
+
 def _decode_cursor(cursor: str) -> int:
     """The ``pos`` a cursor stands for; ``ValueError`` when it is not one of ours."""
-    height, sep, index = cursor.partition(".")
-    if not (sep and height.isdecimal() and index.isdecimal()) or int(index) >= POS_STRIDE:
+    if re.fullmatch(CURSOR_PATTERN, cursor) is None:
         raise ValueError(f"invalid cursor {cursor!r}")
+    height, _, index = cursor.partition(".")
     return position(int(height), int(index))
 
 

@@ -136,7 +136,25 @@ _V2 = (
     "ALTER TABLE digests_v2 RENAME TO digests",
 )
 
-MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1, _V2)
+# Version 3: the active chain's block index, ready for a restart (``node.store.chainindex``):
+# columns of 4,096 heights a row, and the sorted hash lookup of the heights they cover.
+_V3 = (
+    """CREATE TABLE chain_index (
+        start INTEGER PRIMARY KEY,
+        hashes BLOB NOT NULL,
+        timestamps BLOB NOT NULL,
+        bits BLOB NOT NULL,
+        chain_work BLOB NOT NULL,
+        sequences BLOB NOT NULL
+    )""",
+    """CREATE TABLE chain_lookup (
+        id INTEGER PRIMARY KEY CHECK (id = 0),
+        heights INTEGER NOT NULL,
+        sorted BLOB NOT NULL
+    )""",
+)
+
+MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1, _V2, _V3)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -21,11 +21,13 @@ from pathlib import Path
 from typing import Any
 
 from consensus.block import Block, Header
+from consensus.blockindex import ChainColumns
 from consensus.genesis import genesis_block
 from consensus.params import ConsensusParams
 from consensus.pow import bits_to_target, block_work
 from consensus.tx import Transaction
-from node.store import records
+from node.store import chainindex, records
+from node.store.chainload import load_chain_columns, load_side_headers
 from node.store.checkpoint import Checkpointer
 from node.store.db import Database, StoreError
 from node.store.queries import Queries, StoreReader, parse_tx, position
@@ -262,6 +264,18 @@ class Store(Queries):
         )
         return [(Header.decode(raw), int(work, 16), status, seq) for raw, work, status, seq in rows]
 
+    def load_chain(self) -> tuple[ChainColumns, list[tuple[Header, int, str, int | None]]]:
+        """The header tree for a restart: the active chain as columns, then the headers
+        off it as ``load_headers`` rows (see ``node.store.chainload``)."""
+        columns = load_chain_columns(self._db.path)
+        return columns, load_side_headers(self._db.path, len(columns) - 1)
+
+    def catch_up_chain_index(self) -> int:
+        """Write every chunk of the restart index the active chain covers (a store
+        written before schema version 3, or by a tool); returns how many."""
+        with self.transaction():
+            return chainindex.extend(self._db, self.tip()[1], limit=None)
+
     # --- block bodies --------------------------------------------------------------------
 
     def put_block(self, block: Block) -> None:
@@ -295,13 +309,10 @@ class Store(Queries):
 
     # --- the active chain ----------------------------------------------------------------
 
-    def connect_block(self, block: Block) -> None:
-        """Make ``block`` the new active tip and index its records (it must extend the tip)."""
-        self.connect_blocks([block])
-
     def connect_blocks(self, blocks: Sequence[Block]) -> None:
-        """``connect_block`` of each in turn (each must extend the one before, the first the
-        tip), with one statement per table: connecting a synced run is a few writes."""
+        """Make each block in turn the new active tip and index its records (each must
+        extend the one before, the first the tip), with one statement per table:
+        connecting a synced run is a few writes."""
         with self.transaction():
             tip_hash, tip_height = self.tip()
             for block in blocks:
@@ -319,6 +330,7 @@ class Store(Queries):
             )
             self._index_blocks(blocks)
             self._delete_mempool([tx.txid for b in blocks for tx in b.transactions])
+            chainindex.extend(self._db, tip_height)
 
     def _index_blocks(self, blocks: Sequence[Block]) -> None:
         """Every index row of the blocks' records, one statement per table."""
@@ -358,7 +370,7 @@ class Store(Queries):
         db.execute_rows("INSERT INTO revocations (subject, revoker) VALUES {rows}", revocations)
 
     def disconnect_block(self, block: Block) -> None:
-        """Undo ``connect_block`` of the active tip exactly (the mempool is the caller's)."""
+        """Undo connecting the active tip exactly (the mempool is the caller's)."""
         with self.transaction():
             tip_hash, tip_height = self.tip()
             if block.hash != tip_hash or tip_height == 0:
@@ -378,19 +390,15 @@ class Store(Queries):
             # Edges and revocations go with their record (ON DELETE CASCADE).
             self._db.execute("DELETE FROM confirmed WHERE block_hash = ?", (block.hash,))
             self._db.execute("DELETE FROM active WHERE height = ?", (tip_height,))
+            chainindex.truncate(self._db, tip_height)
 
     # --- the mempool ---------------------------------------------------------------------
 
-    def mempool_add(self, tx: Transaction, received_ms: int) -> None:
-        """Persist a pending transaction; durable when this returns (outside a transaction).
-
-        Inside a caller's ``transaction()`` it joins that one instead. Adding a txid
-        already present keeps its first arrival.
-        """
-        self.mempool_add_many([tx], received_ms)
-
     def mempool_add_many(self, txs: Iterable[Transaction], received_ms: int) -> None:
-        """``mempool_add`` of many, in order, with one statement and one commit."""
+        """Persist pending transactions, in order, with one statement and one commit;
+        durable when this returns (outside a transaction: inside a caller's
+        ``transaction()`` it joins that one instead). Adding a txid already present
+        keeps its first arrival."""
         with self.transaction():
             self._db.execute_rows(
                 "INSERT OR IGNORE INTO mempool (txid, json, received_ms) VALUES {rows}",

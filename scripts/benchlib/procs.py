@@ -28,6 +28,7 @@ __all__ = [
     "node_server",
     "plain_file_server",
     "process_cpu_seconds",
+    "tree_rss_bytes",
 ]
 
 ADMIN_TOKEN = "bench-admin-token"
@@ -108,6 +109,20 @@ def _descendants(pid: int) -> list[int]:
     return found
 
 
+def tree_rss_bytes(pid: int) -> int | None:
+    """Resident bytes of process ``pid`` and all its descendants (Linux's /proc), else None."""
+    total = 0
+    for each in [pid, *_descendants(pid)]:
+        try:
+            status = Path(f"/proc/{each}/status").read_text()
+        except OSError:
+            continue
+        for line in status.splitlines():
+            if line.startswith("VmRSS:"):
+                total += int(line.split()[1]) * 1024
+    return total or None
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -174,11 +189,13 @@ def node_server(
     network: str = "regtest",
     args: Sequence[str] = (),
     env: Mapping[str, str] | None = None,
+    reuse: bool = False,
 ) -> Iterator[Server]:
     """A fresh node (its own data directory under ``workdir``) on a free port; ``env``
-    adds ``AILEDGER_*`` settings that have no command-line flag."""
+    adds ``AILEDGER_*`` settings that have no command-line flag. ``reuse``: the data
+    directory may exist already (a node restarted on its store)."""
     data_dir = workdir / name
-    data_dir.mkdir(parents=True)
+    data_dir.mkdir(parents=True, exist_ok=reuse)
     port = free_port()
     command = [
         sys.executable,

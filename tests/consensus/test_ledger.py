@@ -15,7 +15,6 @@ from consensus.ledger import (
     MemoryLedger,
     Overlay,
     RecordInfo,
-    apply_block_txs,
     check_tx_ledger,
 )
 from consensus.payloads import KINDS, ROLES
@@ -31,6 +30,7 @@ from tests.consensus.conftest import (
     model_payload,
     revocation_payload,
 )
+from tests.helpers.ledger import apply_block_txs
 
 MISSING = "ab" * 32
 

@@ -17,7 +17,6 @@ from consensus.tx import Transaction
 from consensus.validation import (
     check_block,
     check_header,
-    connect_block_ledger,
     contextual_check_header,
     signatures_worth_checking,
 )
@@ -29,6 +28,7 @@ from tests.consensus.conftest import (
     make_tx,
     model_payload,
 )
+from tests.helpers.ledger import connect_block_ledger
 
 GENESIS = genesis_header(REGTEST)
 NOW = GENESIS.timestamp + 60_000

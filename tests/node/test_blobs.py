@@ -17,7 +17,8 @@ from node.blobs import BlobStore, Replicator
 from node.blobs.refs import storage_ref
 from node.blobs.replication import Want
 from node.config import parse_size
-from node.daemon import Node, wall_ms
+from node.daemon import Node
+from node.records import now_ms
 from tests.consensus.conftest import ALICE, dataset_payload, make_tx
 from tests.node.conftest import Api, regtest_settings
 
@@ -33,7 +34,7 @@ class Clock:
         self.offset = 0
 
     def __call__(self) -> int:
-        return wall_ms() + self.offset
+        return now_ms() + self.offset
 
 
 @asynccontextmanager
@@ -42,7 +43,7 @@ async def blob_api(
 ) -> AsyncIterator[Api]:
     values = {"blob_quota": "1MiB", **settings}
     config = regtest_settings(tmp_path, **values)
-    node = Node(config, clock=clock or wall_ms)
+    node = Node(config, clock=clock or now_ms)
     app = create_app(config, node=node)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app, client=("10.0.0.1", 1234))
@@ -211,9 +212,9 @@ class FakeLink:
 
 async def test_replication_discourages_a_peer_serving_a_wrong_blob(tmp_path: Path) -> None:
     data = b"the real ciphertext"
-    store = BlobStore.open(tmp_path, quota=1 << 20, max_size=1 << 20, clock=wall_ms)
+    store = BlobStore.open(tmp_path, quota=1 << 20, max_size=1 << 20, clock=now_ms)
     link = FakeLink({"http://liar": b"something else", "http://honest": data})
-    replicator = Replicator(store, link, clock=wall_ms)
+    replicator = Replicator(store, link, clock=now_ms)
     replicator.want(named(data), len(data))
     assert await replicator.round() == [named(data)]
     assert link.discouraged == ["http://liar"]
@@ -223,12 +224,12 @@ async def test_replication_discourages_a_peer_serving_a_wrong_blob(tmp_path: Pat
 
 async def test_replication_waits_and_asks_an_announcer_first(tmp_path: Path) -> None:
     data = b"announced later"
-    store = BlobStore.open(tmp_path, quota=1 << 20, max_size=1 << 20, clock=wall_ms)
+    store = BlobStore.open(tmp_path, quota=1 << 20, max_size=1 << 20, clock=now_ms)
     link = FakeLink({"http://empty": b"nothing useful"})
-    replicator = Replicator(store, link, clock=wall_ms)
+    replicator = Replicator(store, link, clock=now_ms)
     replicator.want(named(data), len(data))
     assert await replicator.round() == []
-    assert replicator.wanted[named(data)].next_try > wall_ms()  # paused
+    assert replicator.wanted[named(data)].next_try > now_ms()  # paused
     assert await replicator.round() == []  # not due: not tried again
     link.served["http://later"] = data
     assert replicator.announced("http://later", [named(data)]) == 1
@@ -265,8 +266,8 @@ def test_unsatisfiable_ranges(header: str, size: int) -> None:
 
 
 def test_want_is_not_repeated_for_a_held_blob(tmp_path: Path) -> None:
-    store = BlobStore.open(tmp_path, quota=100, max_size=100, clock=wall_ms)
-    replicator = Replicator(store, FakeLink({}), clock=wall_ms)
+    store = BlobStore.open(tmp_path, quota=100, max_size=100, clock=now_ms)
+    replicator = Replicator(store, FakeLink({}), clock=now_ms)
     replicator.want(named(b"x"), 1)
     replicator.want(named(b"x"), 1)
     assert list(replicator.wanted) == [named(b"x")]

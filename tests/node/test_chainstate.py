@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 from consensus.block import Block, Header
 from consensus.chain import Status
 from consensus.errors import BlockNotFound, BlockTooNew, InvalidBlock, InvalidTx
-from consensus.ledger import MemoryLedger, apply_block_txs
+from consensus.ledger import MemoryLedger
 from consensus.params import REGTEST
 from consensus.tx import Transaction
 from node.chainstate import BlockOutcome, BlockResult, ChainState
@@ -48,6 +48,8 @@ from tests.functional.fakepeer import (
     with_bad_pow,
     with_bits,
 )
+from tests.helpers.chain import process_block
+from tests.helpers.ledger import apply_block_txs
 from tests.node.test_store import GENESIS, INDEX_TABLES, WORK, dump
 
 CLOCK_MS = REGTEST.genesis_timestamp_ms + 3_600_000
@@ -90,7 +92,7 @@ def outcomes(results: Sequence[BlockResult]) -> list[tuple[BlockOutcome, str | N
 
 
 def one_by_one(chain: ChainState, blocks: Sequence[Block]) -> list[BlockResult]:
-    return [chain.process_block(block) for block in blocks]
+    return [process_block(chain, block) for block in blocks]
 
 
 def tables(
@@ -190,7 +192,7 @@ def test_one_block_at_a_time_ends_in_the_same_state(
     batched, single = open_chain("batched"), open_chain("single")
     batched.process_blocks(batch(blocks))
     for block in blocks:
-        result = single.process_block(block)
+        result = process_block(single, block)
         assert (result.outcome, result.reorg.connected) == (BlockOutcome.ACCEPTED, [block])
     assert single.tip.hash == batched.tip.hash
     assert tables(single) == tables(batched)
@@ -539,10 +541,10 @@ def test_the_first_received_tie_break_survives_restarts(open_chain: OpenChain) -
     late, early = sorted((mine(parent.header, salt=n) for n in range(2)), key=lambda b: b.hash)
     chain.process_blocks(batch([first, invalid]))
     chain.process_header(parent.header)
-    chain.process_block(early)
+    process_block(chain, early)
     chain.store.close()
     chain = open_chain("a")
-    chain.process_block(late)
+    process_block(chain, late)
     chain.store.close()
     chain = open_chain("a")
     [result] = chain.process_blocks(batch([parent]))

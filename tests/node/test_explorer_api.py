@@ -62,7 +62,7 @@ async def test_search_refuses_an_empty_or_overlong_query(api: Api) -> None:
 
 async def test_search_is_documented_and_the_page_is_not(api: Api) -> None:
     spec = await api.get("/openapi.json")
-    assert set(spec["paths"]["/v1/search"]["get"]["responses"]) == {"200", "422", "503"}
+    assert {"200", "422", "503"} <= set(spec["paths"]["/v1/search"]["get"]["responses"])
     assert not {"/", "/docs", "/redoc", "/static/{name}"} & set(spec["paths"])
 
 

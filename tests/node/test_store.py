@@ -28,7 +28,7 @@ from consensus.merkle import merkle_root
 from consensus.params import DEVNET, REGTEST
 from consensus.pow import bits_to_target, block_work
 from consensus.tx import Transaction
-from node.store import SCHEMA_VERSION, Store, StoreError, checkpoint
+from node.store import SCHEMA_VERSION, Store, StoreError, chainindex, checkpoint
 from node.store import store as store_module
 from node.store.schema import MIGRATIONS
 from tests.consensus.conftest import (
@@ -38,6 +38,7 @@ from tests.consensus.conftest import (
     digest,
     make_tx,
 )
+from tests.helpers.chain import connect_block, mempool_add
 
 WORK = block_work(bits_to_target(REGTEST.pow_limit_bits))
 """The work of every regtest block: block ``h`` has chain work ``(h + 1) * WORK``."""
@@ -71,7 +72,7 @@ def put(store: Store, block: Block, status: str = "valid", sequence: int | None 
 def extend(store: Store, block: Block, sequence: int | None = 1) -> None:
     """Store ``block`` and connect it on the tip."""
     put(store, block, sequence=sequence)
-    store.connect_block(block)
+    connect_block(store, block)
 
 
 INDEX_TABLES = {
@@ -147,7 +148,7 @@ def test_reopen_keeps_everything(path: Path, lineage: dict[str, Transaction]) ->
         side = make_block(GENESIS.header, [], salt=7)
         store.put_header(side.header, 2 * WORK, "header", None)
         pending = tx(BOB, "dataset", dataset_payload("pending"))
-        store.mempool_add(pending, 1234)
+        mempool_add(store, pending, 1234)
         store.peer_upsert("http://peer:8000", node_id="abc", last_seen=99, source="seed")
         before = dump(path)
     with Store.open(path, REGTEST) as store:
@@ -182,6 +183,7 @@ def test_a_version_1_store_is_upgraded_in_place(
     with monkeypatch.context() as old_code:
         old_code.setattr(store_module, "MIGRATIONS", MIGRATIONS[:1])
         old_code.setattr(store_module, "SCHEMA_VERSION", 1)
+        old_code.setattr(chainindex, "extend", lambda *_: 0)  # (a version 3 table)
         with Store.open(path, REGTEST) as old:
             first, second = connect_lineage(old, lineage)
             assert old.get_meta("schema_version") == "1"
@@ -248,8 +250,8 @@ def test_connect_then_disconnect_restores_every_index(
     assert all(store.record(t.txid) is None for t in lineage.values())
     # The bodies stay: a block can be connected again after a reorg back.
     assert store.get_block(first.hash) == first
-    store.connect_block(first)
-    store.connect_block(second)
+    connect_block(store, first)
+    connect_block(store, second)
     assert dump(path)["confirmed"] == after_first["confirmed"]
 
 
@@ -277,7 +279,7 @@ def test_connect_must_extend_the_tip(store: Store, lineage: dict[str, Transactio
     sibling = make_block(GENESIS.header, [], salt=3)
     put(store, sibling)
     with pytest.raises(StoreError, match="does not extend"):
-        store.connect_block(sibling)
+        connect_block(store, sibling)
     with pytest.raises(StoreError, match="only disconnect the tip"):
         store.disconnect_block(first)
     assert store.tip() == (second.hash, 2)
@@ -291,7 +293,7 @@ def test_genesis_cannot_be_disconnected(store: Store) -> None:
 def test_connect_needs_the_header(store: Store) -> None:
     block = make_block(GENESIS.header, [])
     with pytest.raises(StoreError, match="put_header"):
-        store.connect_block(block)
+        connect_block(store, block)
     assert store.tip() == (GENESIS.hash, 0)
 
 
@@ -300,7 +302,7 @@ def test_connect_removes_mined_txs_from_the_mempool(
 ) -> None:
     pending = tx(BOB, "dataset", dataset_payload("pending"))
     for n, t in enumerate([lineage["raw"], pending, lineage["clean"]]):
-        store.mempool_add(t, n)
+        mempool_add(store, t, n)
     extend(store, make_block(GENESIS.header, [lineage["raw"], lineage["clean"]]))
     assert store.mempool_load() == [(pending, 1)]
 
@@ -330,7 +332,7 @@ def test_failed_transaction_leaves_nothing(
     block = make_block(GENESIS.header, list(lineage.values()))
     with pytest.raises(RuntimeError), store.transaction():
         extend(store, block)
-        store.mempool_add(tx(BOB, "dataset", dataset_payload("p")), 1)
+        mempool_add(store, tx(BOB, "dataset", dataset_payload("p")), 1)
         store.set_meta("note", "x")
         raise RuntimeError("power cut")
     assert dump(path, before) == before
@@ -347,7 +349,7 @@ def test_reorg_in_one_transaction_is_atomic(
     with store.transaction():
         store.disconnect_block(second)
         store.disconnect_block(first)
-        store.connect_block(branch)
+        connect_block(store, branch)
         # A reader on its own connection still sees the old chain until the commit.
         with store.reader() as reader:
             assert reader.tip() == (second.hash, 2)
@@ -464,17 +466,17 @@ def test_lineage_parents_and_children(store: Store, lineage: dict[str, Transacti
 def test_mempool_keeps_arrival_order(store: Store) -> None:
     txs = [tx(ALICE, "dataset", dataset_payload(f"m{n}")) for n in range(4)]
     for n, t in enumerate(txs):
-        store.mempool_add(t, 100 - n)  # received times need not be monotonic
-    store.mempool_add(txs[0], 999)  # a duplicate keeps its first arrival
+        mempool_add(store, t, 100 - n)  # received times need not be monotonic
+    mempool_add(store, txs[0], 999)  # a duplicate keeps its first arrival
     store.mempool_remove([txs[1].txid, "00" * 32])
     assert store.mempool_load() == [(txs[0], 100), (txs[2], 98), (txs[3], 97)]
-    store.mempool_add(txs[1], 5)
+    mempool_add(store, txs[1], 5)
     assert [t for t, _ in store.mempool_load()] == [txs[0], txs[2], txs[3], txs[1]]
 
 
 def test_mempool_add_is_committed_at_once(store: Store, path: Path) -> None:
     pending = tx(ALICE, "dataset", dataset_payload("durable"))
-    store.mempool_add(pending, 7)
+    mempool_add(store, pending, 7)
     assert [row[1] for row in dump(path, ["mempool"])["mempool"]] == [pending.txid]
 
 
@@ -490,7 +492,7 @@ payload = {"name": "survivor", "digest": "sha256:" + "ab" * 32}
 key = private_key_from_seed(bytes(32))
 tx = sign_tx(key, network="regtest", kind="dataset", payload=payload, nonce=1, timestamp=0)
 store = Store.open(Path(sys.argv[1]), REGTEST)
-store.mempool_add(tx, 42)
+store.mempool_add_many([tx], 42)
 os.kill(os.getpid(), signal.SIGKILL)  # no close(), no checkpoint: as kill -9 would
 """
 

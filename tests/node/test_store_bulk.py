@@ -35,6 +35,7 @@ from tests.consensus.conftest import (
     model_payload,
     revocation_payload,
 )
+from tests.helpers.chain import connect_block
 from tests.node.test_store import GENESIS, INDEX_TABLES, WORK, dump, make_block
 
 ALL_TABLES = (*INDEX_TABLES, "headers", "blocks", "block_txs", "txs", "mempool")
@@ -159,7 +160,7 @@ def test_connect_blocks_is_connect_block_of_each(
         store.mempool_add_many([run[0].transactions[1], pending, run[2].transactions[0]], 7)
     bulk.connect_blocks(run)
     for block in run:
-        single.connect_block(block)
+        connect_block(single, block)
     assert snapshot(bulk) == snapshot(single)
     assert bulk.tip() == (run[-1].hash, 3)
     assert bulk.mempool_load() == [(pending, 7)]

@@ -27,6 +27,7 @@ from consensus.payloads import ROLES
 from consensus.tx import Transaction
 from node.store import Store
 from tests.consensus.conftest import digest, key_from_seed, make_tx
+from tests.helpers.chain import connect_block, mempool_add
 from tests.node.test_store import GENESIS, WORK, make_block
 
 KEYS: dict[str, Ed25519PrivateKey] = {
@@ -156,7 +157,7 @@ class StoreModel(RuleBasedStateMachine):
         return entry
 
     def connect(self, block: Block) -> None:
-        self.store.connect_block(block)
+        connect_block(self.store, block)
         mined = {tx.txid for tx in block.transactions}
         self.mempool = [(tx, ms) for tx, ms in self.mempool if tx.txid not in mined]
 
@@ -182,7 +183,7 @@ class StoreModel(RuleBasedStateMachine):
             data.draw(st.sampled_from(SIGNERS)), "dataset", {"name": "p", "digest": DIGESTS[0]}
         )
         received = data.draw(st.integers(0, 10**6))
-        self.store.mempool_add(tx, received)
+        mempool_add(self.store, tx, received)
         self.mempool.append((tx, received))
         self.dirty = True
 

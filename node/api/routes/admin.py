@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import httpx
 from fastapi import APIRouter
 
 from node.api.deps import AdminDep, NodeDep
@@ -28,12 +29,21 @@ async def mining(node: NodeDep, body: AdminMiningIn) -> dict[str, Any]:
     return {"mining": node.mining.active}
 
 
+def _reachable(url: str) -> bool:
+    try:
+        parsed = httpx.URL(url)
+    except httpx.InvalidURL:
+        return False
+    return parsed.scheme in ("http", "https") and bool(parsed.host)
+
+
 @router.post("/peers")
 async def add_peer(node: NodeDep, body: AdminPeerIn) -> dict[str, Any]:
     """Connect to a peer now (clears a discouragement of that address)."""
     url = body.url.rstrip("/")
-    if not url.startswith(("http://", "https://")) or url == node.p2p.url:
-        raise ApiError(422, "bad-request", "url must be another node's http(s) base URL")
+    if not _reachable(url) or url == node.p2p.url:
+        # (400, not 422: the schema says "an http(s) URL"; which ones are usable it cannot)
+        raise ApiError(400, "bad-peer-url", "url must be another node's http(s) base URL")
     connected = await node.p2p.add_peer(url)
     peer = node.p2p.table.get(url)
     return {"url": url, "connected": connected, "reason": peer.reason if peer else None}

@@ -19,6 +19,7 @@ from starlette.requests import ClientDisconnect
 
 from node.api.deps import NodeDep, parse_json
 from node.api.errors import ApiError, error_body
+from node.api.openapi import ErrorOut
 from node.blobs import BlobError, BlobIncomplete, UploadsThrottled
 
 __all__ = ["RANGE_CHUNK", "p2p_router", "parse_range", "router"]
@@ -35,17 +36,6 @@ Digest = Annotated[
     str, Path(pattern=r"^sha256:[0-9a-f]{64}$", description="sha256: and 64 lowercase hex")
 ]
 Listen = Annotated[str | None, Header(alias="X-Ailedger-Listen")]
-
-
-class ErrorDetail(BaseModel):
-    code: str
-    message: str
-
-
-class ErrorOut(BaseModel):
-    """The API's error body."""
-
-    error: ErrorDetail
 
 
 class BlobOut(BaseModel):

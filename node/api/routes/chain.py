@@ -11,6 +11,7 @@ from starlette.responses import Response
 from consensus.chain import Status
 from consensus.errors import BlockNotFound
 from node.api.deps import NodeDep
+from node.api.errors import ApiError
 from node.api.schemas import BlocksOut, HeadersOut, HealthOut, PeersOut, StatusOut, TipsOut
 from node.daemon import Node
 from node.version import VERSION
@@ -24,7 +25,12 @@ MAX_BLOCKS = 500
 
 
 @router.get("/healthz", response_model=HealthOut, tags=["node"])
-async def healthz() -> dict[str, str]:
+async def healthz(node: NodeDep) -> dict[str, str]:
+    """``ok``, or 503 ``storage-failed`` once the chain state is unusable (the node is
+    stopping; a restart reads its state back from disk)."""
+    failure = node.chain.failure
+    if failure is not None:
+        raise ApiError(503, "storage-failed", failure)
     return {"status": "ok"}
 
 

@@ -14,6 +14,7 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel
 
 from node.api.deps import NodeDep
+from node.api.openapi import ErrorOut
 from node.daemon import Node
 from node.store import StoreReader
 
@@ -32,17 +33,6 @@ class SearchMatch(BaseModel):
 class SearchOut(BaseModel):
     query: str
     matches: list[SearchMatch]
-
-
-class ErrorDetail(BaseModel):
-    """The API's error body (``node.api.errors.error_body``), as /docs shows it."""
-
-    code: str
-    message: str
-
-
-class ErrorOut(BaseModel):
-    error: ErrorDetail
 
 
 router = APIRouter(tags=["records"])

@@ -19,7 +19,7 @@ import asyncio
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from consensus.block import Header
 from consensus.chain import Entry, Status
@@ -33,9 +33,10 @@ from node.p2p.peers import Peer
 from node.p2p.policy import BlockDownload
 
 if TYPE_CHECKING:
-    from node.p2p.service import P2P
+    from node.p2p.client import PeerClient
+    from node.ports import ChainPort
 
-__all__ = ["MAX_HEADERS", "HeaderBatch", "Misbehaved", "Sync", "read_header_run"]
+__all__ = ["MAX_HEADERS", "HeaderBatch", "Misbehaved", "Sync", "SyncHost", "read_header_run"]
 
 log = logging.getLogger(__name__)
 
@@ -51,10 +52,23 @@ class Misbehaved(Exception):
         super().__init__(reason)
 
 
+class SyncHost(Protocol):
+    """What a sync needs of the p2p service around it."""
+
+    node: ChainPort
+    client: PeerClient | None
+
+    def peers(self) -> list[Peer]: ...
+
+    def failed(self, peer: Peer, why: str) -> None: ...
+
+    def discourage(self, peer: Peer, reason: str) -> None: ...
+
+
 class Sync:
     """One sync at a time (``lock``), driven by the p2p service."""
 
-    def __init__(self, p2p: P2P) -> None:
+    def __init__(self, p2p: SyncHost) -> None:
         self.p2p = p2p
         self.lock = asyncio.Lock()
 
@@ -188,9 +202,7 @@ class Sync:
         await self.p2p.node.set_syncing(True)
         plan = BlockDownload(needed)
         peers = [first] + [
-            p
-            for p in self.p2p.protocol.peers()
-            if p is not first and (p.height or 0) >= (first.height or 0)
+            p for p in self.p2p.peers() if p is not first and (p.height or 0) >= (first.height or 0)
         ]
         log.info("p2p: downloading %d blocks from %d peers", len(needed), len(peers))
         connecting: set[asyncio.Task[None]] = set()

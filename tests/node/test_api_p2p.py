@@ -135,9 +135,7 @@ async def test_a_request_without_a_valid_session_is_401_and_blames_nobody(
         for headers in ({}, {"X-Ailedger-Session": "ab" * 24}, stolen):
             response = await api.client.request(method, path, json={}, headers=headers)
             assert error_of(response) == (401, "no-session")
-        assert (
-            api.node.p2p.protocol.discouraged(honest["X-Ailedger-Node"], api.node.clock()) is None
-        )
+        assert api.p2p.protocol.discouraged(honest["X-Ailedger-Node"], api.node.clock()) is None
         response = await api.client.get("/p2p/peers", headers=honest)
         assert response.status_code == 200, response.text
 

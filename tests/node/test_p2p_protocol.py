@@ -14,7 +14,6 @@ from node.p2p.identity import NodeKey, hello_transcript
 from node.p2p.messages import Best, Hello, HelloAnswer, HelloFinish
 from node.p2p.peers import MAX_ADDRESSES, Direction
 from node.p2p.protocol import (
-    MAX_PENDING,
     MAX_VERIFYING,
     Action,
     Dial,
@@ -27,6 +26,7 @@ from node.p2p.protocol import (
     Send,
     Sync,
 )
+from node.p2p.sessions import MAX_PENDING
 
 GENESIS = "00" * 32
 NOW = 1_000_000

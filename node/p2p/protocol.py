@@ -58,7 +58,7 @@ be unguessable; a simulator passes a seeded one).
 from __future__ import annotations
 
 import random
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -126,6 +126,9 @@ class PeerProtocol:
     refresh_ms: int = REFRESH_MS
     """How often a connected peer is asked its tip again (a new hello); 0: never (a
     simulator whose peers push every block has no need)."""
+    verify: Callable[[str, bytes, object], bool] | None = None
+    """Checks a hello signature (``identity.verify_hello`` when None): a simulator may
+    pass a cheaper stand-in for its own keys."""
     active: bool = True
     table: PeerTable = field(init=False)
     _sessions: Sessions = field(init=False)
@@ -183,6 +186,9 @@ class PeerProtocol:
             best=self.chain.best(),
             challenge=challenge,
         )
+
+    def _verify(self, node_id: str, transcript: bytes, signature: object) -> bool:
+        return (self.verify or verify_hello)(node_id, transcript, signature)
 
     def _challenge(self) -> str:
         return self.rng.randbytes(32).hex()
@@ -283,7 +289,7 @@ class PeerProtocol:
             dialer_challenge=dialing.challenge,
             answerer_challenge=theirs.challenge,
         )
-        if not verify_hello(theirs.node_id, transcript, answer.signature):
+        if not self._verify(theirs.node_id, transcript, answer.signature):
             return self.dial_failed(url, "hello answer not signed by its node key", now)
         if theirs.node_id == self.node_id:
             del self._dialing[url]
@@ -417,7 +423,7 @@ class PeerProtocol:
             dialer_challenge=hello.challenge,
             answerer_challenge=finish.challenge,
         )
-        if not verify_hello(hello.node_id, transcript, finish.signature):
+        if not self._verify(hello.node_id, transcript, finish.signature):
             raise Refused(401, "no-session", "hello finish not signed by its node key")
         self._sessions.spend(finish.challenge)
         reason = self.discouraged(hello.node_id, now)

@@ -355,7 +355,7 @@ class P2P:
 
     async def on_block(self, node_id: str, block: Block) -> dict[str, Any]:
         peer = self.protocol.peer(node_id)
-        if peer is not None:
+        if peer is not None:  # before the chain relays it: never back to its sender
             peer.known_blocks.add(block.hash)
         result = await self.node.submit_block(block)
         outcome = result.outcome.value

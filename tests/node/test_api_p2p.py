@@ -12,10 +12,11 @@ import pytest
 
 from consensus.block import Block, Header
 from consensus.genesis import genesis_header
+from consensus.keys import private_key_from_pem
 from consensus.params import REGTEST
 from node.api.routes import p2p as p2p_routes
 from node.api.routes import submitblock
-from node.p2p.identity import NodeKey
+from node.p2p.identity import KEY_FILE, NodeKey
 from node.p2p.policy import MAX_FETCH_BLOCKS
 from tests.consensus.conftest import ALICE, BOB, dataset_payload, make_tx
 from tests.node.conftest import Api, open_api, open_session, regtest_settings
@@ -171,3 +172,21 @@ async def test_submitted_blocks_are_rate_limited(api: Api, monkeypatch: pytest.M
     ]
     assert answers[:2] == [200, 200]
     assert answers[2:] == [429, 429]
+
+
+# --- the node key ----------------------------------------------------------------------
+
+
+async def test_the_node_key_is_made_once_private_and_is_the_node_id(tmp_path: Path) -> None:
+    """A data directory without a key (a new one, or one from before node keys, whose
+    stored node id was random) gets one, mode 0600; the node id is its public key, the
+    same after a restart."""
+    async with open_api(regtest_settings(tmp_path)) as api:
+        api.node.store.set_meta("node_id", "0123456789abcdef")  # what older versions kept
+        first = (await api.get("/v1/status"))["node_id"]
+    path = tmp_path / KEY_FILE
+    assert path.stat().st_mode & 0o777 == 0o600
+    key = NodeKey(private_key_from_pem(path.read_bytes()))
+    assert first == key.node_id and len(first) == 64
+    async with open_api(regtest_settings(tmp_path)) as api:
+        assert (await api.get("/v1/status"))["node_id"] == first

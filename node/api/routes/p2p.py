@@ -20,7 +20,7 @@ from node.p2p.messages import MalformedMessage
 from node.p2p.policy import MAX_FETCH_BLOCKS
 from node.p2p.protocol import Refused
 
-__all__ = ["error_responses", "router"]
+__all__ = ["BLOCK_BODY", "error_responses", "router"]
 
 router = APIRouter(prefix="/p2p", tags=["p2p"])
 
@@ -70,12 +70,61 @@ async def sender(p2p: P2PDep, request: Request) -> str:
         raise _refused(exc) from None
 
 
+def _body(properties: dict[str, Any]) -> dict[str, Any]:
+    schema = {
+        "type": "object",
+        "required": sorted(properties),
+        "properties": properties,
+    }
+    return {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}}
+
+
+_HEX64 = {"type": "string", "pattern": "^[0-9a-f]{64}$"}
+_HEX128 = {"type": "string", "pattern": "^[0-9a-f]{128}$"}
+_TEXT = {"type": "string", "minLength": 1, "maxLength": 64}
+_HELLO = {
+    "network": _TEXT,
+    "genesis_hash": _TEXT,
+    "node_id": _HEX64,
+    "version": _TEXT,
+    "listen_url": {"type": "string", "minLength": 1, "maxLength": 2048},
+    "best": {
+        "type": "object",
+        "required": ["hash", "height", "chain_work"],
+        "properties": {
+            "hash": _HEX64,
+            "height": {"type": "integer", "minimum": 0},
+            "chain_work": {"type": "string", "pattern": "^[0-9a-fA-F]{1,80}$"},
+        },
+    },
+    "challenge": _HEX64,
+}
+_FINISH = {"node_id": _HEX64, "challenge": _HEX64, "signature": _HEX128}
+BLOCK_BODY = _body(
+    {
+        "header": {"type": "object"},
+        "transactions": {"type": "array", "items": {"type": "object"}, "maxItems": 2000},
+    }
+)
+"""A block in its JSON form (design.md §3; ``hash`` and ``header_hex`` may be added)."""
+_TXS_BODY = _body(
+    {"transactions": {"type": "array", "items": {"type": "object"}, "maxItems": MAX_TXS}}
+)
+_HEADERS_BODY = _body(
+    {
+        "locator": {"type": "array", "items": {"type": "string"}, "maxItems": 200},
+        "limit": {"type": "integer", "minimum": 1, "maximum": 2000},
+    }
+)
+
 Sender = Annotated[str, Depends(sender)]
 _SESSION_ERRORS = (401, 403, 413, 422, 429, 503)
 SessionHeader = Annotated[str | None, Header(alias="X-Ailedger-Session")]
 
 
-@router.post("/hello", responses=error_responses(403, 413, 422, 429, 503))
+@router.post(
+    "/hello", responses=error_responses(403, 413, 422, 429, 503), openapi_extra=_body(_HELLO)
+)
 async def hello(p2p: P2PDep, body: JsonBody) -> dict[str, Any]:
     """Handshake, step 1: the answer is our hello (with a fresh challenge) and our
     signature over both challenges; another network or genesis is refused."""
@@ -87,7 +136,11 @@ async def hello(p2p: P2PDep, body: JsonBody) -> dict[str, Any]:
         raise _refused(exc) from None
 
 
-@router.post("/hello/finish", responses=error_responses(401, 403, 413, 422, 429, 503))
+@router.post(
+    "/hello/finish",
+    responses=error_responses(401, 403, 413, 422, 429, 503),
+    openapi_extra=_body(_FINISH),
+)
 async def finish(p2p: P2PDep, body: JsonBody) -> dict[str, Any]:
     """Handshake, step 2: the dialer's signature over our challenge opens a session:
     ``{"session": token}``, to send in ``X-Ailedger-Session`` from then on."""
@@ -99,7 +152,7 @@ async def finish(p2p: P2PDep, body: JsonBody) -> dict[str, Any]:
         raise _refused(exc) from None
 
 
-@router.post("/blocks", responses=error_responses(*_SESSION_ERRORS))
+@router.post("/blocks", responses=error_responses(*_SESSION_ERRORS), openapi_extra=BLOCK_BODY)
 async def push_block(
     p2p: P2PDep, node_id: Sender, body: JsonBody, session: SessionHeader = None
 ) -> dict[str, Any]:
@@ -112,7 +165,7 @@ async def push_block(
     return await p2p.on_block(node_id, block)
 
 
-@router.post("/transactions", responses=error_responses(*_SESSION_ERRORS))
+@router.post("/transactions", responses=error_responses(*_SESSION_ERRORS), openapi_extra=_TXS_BODY)
 async def push_transactions(
     p2p: P2PDep, node_id: Sender, body: JsonBody, session: SessionHeader = None
 ) -> dict[str, Any]:
@@ -123,7 +176,7 @@ async def push_transactions(
     return await p2p.on_transactions(node_id, txs)
 
 
-@router.post("/headers", responses=error_responses(*_SESSION_ERRORS))
+@router.post("/headers", responses=error_responses(*_SESSION_ERRORS), openapi_extra=_HEADERS_BODY)
 async def get_headers(
     p2p: P2PDep, node_id: Sender, body: JsonBody, session: SessionHeader = None
 ) -> dict[str, Any]:

@@ -49,7 +49,10 @@ what the chain made of pushed blocks and transactions. Actions name peers by nod
 ``tests/node/test_p2p_protocol.py`` has a complete driver of a dozen lines (``Net``).
 
 The chain port (``ChainView``) gives the core the best block to announce and whether
-the node is syncing (a syncing node relays no blocks). A driver constructs
+the node is syncing (a syncing node relays no blocks). What a ``Sync`` action asks
+of whom, in what order, lives in ``node.p2p.headersync`` (the next locator, what a run
+proves, the target and the peers to download from) and ``policy.BlockDownload`` (the
+window); ``node.p2p.sync`` carries them out over HTTP. A driver constructs
 ``PeerProtocol(key, chain, network=, genesis_hash=, listen_url=, rng=)`` with any
 ``random.Random`` (the node passes ``random.SystemRandom()``: challenges and tokens must
 be unguessable; a simulator passes a seeded one).

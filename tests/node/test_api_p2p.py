@@ -190,3 +190,38 @@ async def test_the_node_key_is_made_once_private_and_is_the_node_id(tmp_path: Pa
     assert first == key.node_id and len(first) == 64
     async with open_api(regtest_settings(tmp_path)) as api:
         assert (await api.get("/v1/status"))["node_id"] == first
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        None,
+        [],
+        "hello",
+        {},
+        {"node_id": "zz"},
+        {"network": "regtest", "best": 1},
+        {"header": {}, "transactions": "x"},
+        {"challenge": "00" * 32, "node_id": "00" * 32, "signature": "00" * 64},
+        {"transactions": [1, "x", {}]},
+        {"locator": "x", "limit": 0},
+    ],
+)
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/p2p/hello",
+        "/p2p/hello/finish",
+        "/v1/blocks",
+        "/p2p/blocks",
+        "/p2p/transactions",
+        "/p2p/headers",
+    ],
+)
+async def test_bad_messages_get_a_clear_error_never_a_500(
+    api: Api, path: str, body: object
+) -> None:
+    response = await api.client.post(path, json=body)
+    assert response.status_code < 500, response.text
+    if response.status_code >= 400:
+        assert set(response.json()["error"]) >= {"code", "message"}

@@ -34,12 +34,13 @@ def get_node(request: Request) -> Node:
 NodeDep = Annotated[Node, Depends(get_node)]
 
 
-def get_p2p(request: Request) -> P2P:
+async def get_p2p(request: Request) -> P2P:
+    """The node's p2p layer (async: FastAPI would run a plain function in a thread)."""
     p2p: P2P = request.app.state.p2p
     return p2p
 
 
-def get_mining(request: Request) -> Mining:
+async def get_mining(request: Request) -> Mining:
     mining: Mining = request.app.state.mining
     return mining
 

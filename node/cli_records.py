@@ -20,10 +20,9 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from consensus.keys import private_key_from_pem
 from consensus.payloads import ROLES
 from consensus.tx import is_txid
-from node.cli import (
+from node.cli_common import (
     DEFAULT_NODE,
     NodeOption,
-    app,
     digest_of,
     err,
     fail,
@@ -44,7 +43,7 @@ from node.client import Client
 from node.interop.model_signing import MODEL_SIGNING_IGNORED, check_bundle
 from node.manifest import Artifact, digest_artifact, is_digest
 
-__all__ = ["record_app", "register_app"]
+__all__ = ["load_key", "record_app", "register_app"]
 
 register_app = typer.Typer(help="Hash an artifact and register it.", no_args_is_help=True)
 record_app = typer.Typer(
@@ -356,7 +355,3 @@ def record_revocation(
     with failures(), Client(node) as client:
         txid = client.revoke(subject, key=signing_key, reason=reason)
         submitted(client, txid, wait)
-
-
-app.add_typer(register_app, name="register")
-app.add_typer(record_app, name="record")

@@ -5,6 +5,12 @@ submission order; the event loop only awaits it. Reads use a pool of read-only S
 connections from any thread (WAL lets them run beside the writer). The miner's worker
 processes hash (``node.mining`` keeps them on a template); a found block comes back
 through ``submit_block`` like any other.
+
+The node imports neither the peer-to-peer layer nor mining: they hold it through
+``node.ports.ChainPort`` and subscribe to its events (Bitcoin's ``CValidationInterface``):
+``block_listeners`` (blocks joined the active chain), ``tip_listeners`` (the tip moved),
+``tx_listeners`` (the mempool gained transactions) and ``sync_listeners`` (``syncing``
+flipped); ``services`` start and stop with the node, ``gauges`` refresh with its metrics.
 """
 
 from __future__ import annotations
@@ -13,7 +19,6 @@ import asyncio
 import contextlib
 import logging
 import os
-import secrets
 import signal
 import time
 from collections.abc import Awaitable, Callable, Iterator, Sequence
@@ -37,7 +42,7 @@ from consensus.tx import (
     signature_job,
 )
 from consensus.validation import signatures_worth_checking
-from node.blobs import STORAGE_MARK, BlobLimits, Blobs, HttpPeerLink
+from node.blobs import STORAGE_MARK, BlobLimits, Blobs
 from node.chainstate import BlockOutcome, BlockResult, ChainState, Reorg
 from node.checkpool import CheckPool
 from node.config import Settings
@@ -45,8 +50,7 @@ from node.errors import MempoolFull, ShuttingDown
 from node.groupcommit import GroupCommit
 from node.mempool import Mempool
 from node.metrics import Metrics
-from node.mining import Mining
-from node.p2p.service import P2P
+from node.ports import Service
 from node.records import now_ms
 from node.store import Store, StoreReader
 
@@ -107,6 +111,10 @@ class Node:
         self.closing = False
         self.block_listeners: list[BlockListener] = []
         self.tx_listeners: list[TxListener] = []
+        self.tip_listeners: list[Callable[[], Awaitable[None]]] = []
+        self.sync_listeners: list[Callable[[], Awaitable[None]]] = []
+        self.gauges: list[Callable[[], None]] = []
+        self.services: list[Service] = []
         self._writer = ThreadPoolExecutor(1, thread_name_prefix="chain")
         # Signatures are checked (and synced blocks parsed) in worker processes, on every
         # core, before the chain worker sees them (``node.checkpool`` says why).
@@ -126,9 +134,9 @@ class Node:
         self._held: dict[str, Block] = {}
         self.miner_key: Ed25519PrivateKey | None = None
         self.miner_pub = ZERO_HASH
-        self.p2p = P2P(self)
-        self.mining = Mining(self)
         self.blobs = Blobs(settings.blob_dir, BlobLimits.from_settings(settings), clock=clock)
+        """Encrypted artifacts (design §12); their peers are reached through the link the
+        app gives them (``Blobs.link``), as the node imports no p2p."""
 
     # --- lifecycle -----------------------------------------------------------------------
 
@@ -140,12 +148,11 @@ class Node:
         await self.run(self._open)
         self.checks.start()
         # Before p2p starts, so that no block connects between the scan and the listener.
-        await self.blobs.start(self._storing_records, self._blob_peers())
+        await self.blobs.start(self._storing_records)
         self.block_listeners.append(self._blob_blocks)
-        await self.p2p.start()
+        for service in self.services:
+            await service.start()
         self._tasks.append(asyncio.create_task(self._retry_held(), name="retry-held"))
-        if self.settings.mine:
-            await self.mining.set_active(True)
         log.info(
             "node %s on %s: height %d, tip %s",
             self.node_id,
@@ -169,18 +176,13 @@ class Node:
         stale = [tx.txid for tx in stored if tx.txid not in kept]
         if stale:  # confirmed meanwhile, or invalid against the chain we now have
             self.store.mempool_remove(stale)
-        node_id = self.store.get_meta("node_id")
-        if node_id is None:
-            node_id = secrets.token_hex(8)
-            self.store.set_meta("node_id", node_id)
-        self.node_id = node_id
         self._update_gauges()
 
     async def stop(self) -> None:
         self.closing = True
         await self.blobs.stop()
-        await self.p2p.stop()
-        await self.mining.set_active(False)
+        for service in reversed(self.services):
+            await service.stop()
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
@@ -218,19 +220,17 @@ class Node:
         finally:
             self._readers.put(reader)
 
-    def peer_count(self) -> int:
-        return self.p2p.peer_count()
-
     async def set_syncing(self, syncing: bool) -> None:
         """While syncing the node does not mine: its tip is not the network's."""
         if syncing != self.syncing:
             self.syncing = syncing
-            await self.mining.refresh()
+            for listener in self.sync_listeners:
+                await listener()
 
     def refresh_gauges(self) -> None:
         self._update_gauges()
-        self.metrics.peers.set(self.peer_count())
-        self.mining.report_hash_rate()
+        for gauge in self.gauges:
+            gauge()
 
     def header_hexes(self, from_height: int, count: int) -> list[str]:
         """Raw headers of the active chain from ``from_height``, as hex (any thread)."""
@@ -249,14 +249,6 @@ class Node:
                 return reader.confirmed_txs_containing(STORAGE_MARK)
 
         return await asyncio.to_thread(scan)
-
-    def _blob_peers(self) -> HttpPeerLink:
-        """Connected peers' URLs, a GET/POST of a /p2p path, and discouraging a peer."""
-        return HttpPeerLink(
-            urls=lambda: [peer.url for peer in self.p2p.table.connected()],
-            http=lambda: None if self.p2p.client is None else self.p2p.client.http,
-            punish=self.p2p.discourage_url,
-        )
 
     async def _blob_blocks(self, reorg: Reorg) -> None:
         await self.blobs.chain_moved(reorg.connected, reorg.disconnected)
@@ -288,7 +280,6 @@ class Node:
                 self.metrics.txs_rejected.labels(r.error.code).inc()
         if accepted:
             self.metrics.txs_accepted.inc(len(accepted))
-            self.mining.mempool_changed()
             await self._notify_txs(accepted, source)
         return results
 
@@ -386,7 +377,8 @@ class Node:
             if result.code and result.outcome is BlockOutcome.REJECTED:
                 self.metrics.blocks_rejected.labels(result.code).inc()
         if reorg.connected:
-            await self.mining.tip_changed()
+            for tip_listener in self.tip_listeners:
+                await tip_listener()
             for listener in self.block_listeners:
                 try:
                     await listener(reorg)

@@ -30,6 +30,7 @@ from typing import Any
 
 from benchlib.consensus_bench import bench_merkle, bench_solve, bench_verify
 from benchlib.explorer_bench import bench_explorer
+from benchlib.identity_bench import bench_handshake, bench_session_throughput
 from benchlib.interop_bench import bench_hashing
 from benchlib.longchain_bench import LONGCHAIN_SIZES, bench_longchain
 from benchlib.miner_bench import bench_miner
@@ -63,6 +64,10 @@ BENCHES = (
     Bench("lineage", "node", "8", "lineage query on a 10k-record chain", bench_lineage),
     Bench("join", "p2p", "9", "a new node syncs a chain from one peer", bench_join),
     Bench("propagation", "p2p", "10", "block propagation, 5 nodes: line, mesh", bench_propagation),
+    Bench("handshake", "identity", "23", "CPU per hello, both sides", bench_handshake),
+    Bench(
+        "session", "identity", "24", "p2p requests with session binding", bench_session_throughput
+    ),
     Bench("hashing", "interop", "11", "hashing a 2 GB model directory", bench_hashing),
     Bench("page", "explorer", "13", "the explorer in headless Chromium", bench_explorer),
     Bench("storage", "storage", "14", "encrypted blobs: speed, RSS, replication", bench_storage),

@@ -18,7 +18,7 @@ from node.blobs.errors import (
     UploadsThrottled,
 )
 from node.blobs.refs import SCHEME, STORAGE_MARK, References, StorageRef, storage_ref
-from node.blobs.replication import HttpPeerLink, PeerLink, Replicator
+from node.blobs.replication import PeerLink, Replicator
 from node.blobs.service import BlobLimits, Blobs
 from node.blobs.store import BlobStore
 
@@ -34,7 +34,6 @@ __all__ = [
     "BlobTooLarge",
     "Blobs",
     "BlobsDisabled",
-    "HttpPeerLink",
     "PeerLink",
     "References",
     "Replicator",

@@ -9,8 +9,9 @@ growing pause, and at once when a peer announces that it holds it (``announced``
 that stores a blob announces it to its peers (``announce``).
 
 The peer network is reached through ``PeerLink`` only (four operations), so that the
-replication logic does not depend on how the p2p layer authenticates or tracks peers:
-``HttpPeerLink`` builds one from plain callables.
+replication logic does not depend on how the p2p layer authenticates or tracks peers: a
+peer is an opaque string (the p2p layer's ``BlobPeers`` names peers by node_id and makes
+every call within the session it holds there).
 """
 
 from __future__ import annotations
@@ -18,8 +19,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable, Iterable
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from collections.abc import Callable, Iterable
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -28,7 +29,7 @@ import httpx
 from node.blobs.errors import BlobError, BlobMismatch, BlobQuotaExceeded, BlobTooLarge
 from node.blobs.store import BlobStore
 
-__all__ = ["FETCH_TIMEOUT", "HttpPeerLink", "PeerLink", "Replicator", "Want", "blob_path"]
+__all__ = ["FETCH_TIMEOUT", "NO_PEERS", "PeerLink", "Replicator", "Want", "blob_path"]
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +49,7 @@ class PeerLink(Protocol):
     """What replication needs from the p2p layer."""
 
     def peer_urls(self) -> list[str]:
-        """Base URLs of the peers connected now."""
+        """The peers connected now (whatever names ``get``/``post`` take)."""
         ...
 
     def get(self, peer_url: str, path: str) -> AbstractAsyncContextManager[httpx.Response]:
@@ -65,34 +66,23 @@ class PeerLink(Protocol):
         ...
 
 
-@dataclass
-class HttpPeerLink:
-    """A ``PeerLink`` over an ``httpx.AsyncClient`` (the p2p layer's, with its headers)."""
-
-    urls: Callable[[], list[str]]
-    http: Callable[[], httpx.AsyncClient | None]
-    punish: Callable[[str, str], None]
+class _NoPeers:
+    """A ``PeerLink`` with nobody behind it: a node run without its p2p layer."""
 
     def peer_urls(self) -> list[str]:
-        return self.urls()
+        return []
 
-    @asynccontextmanager
-    async def get(self, peer_url: str, path: str) -> AsyncIterator[httpx.Response]:
-        client = self._client()
-        async with client.stream("GET", peer_url + path, timeout=FETCH_TIMEOUT) as response:
-            yield response
+    def get(self, peer_url: str, path: str) -> AbstractAsyncContextManager[httpx.Response]:
+        raise httpx.TransportError(f"no peer {peer_url}")
 
     async def post(self, peer_url: str, path: str, body: Any) -> None:
-        await self._client().post(peer_url + path, json=body)
+        raise httpx.TransportError(f"no peer {peer_url}")
 
     def discourage(self, peer_url: str, reason: str) -> None:
-        self.punish(peer_url, reason)
+        pass
 
-    def _client(self) -> httpx.AsyncClient:
-        client = self.http()
-        if client is None:
-            raise httpx.TransportError("the p2p client is not running")
-        return client
+
+NO_PEERS: PeerLink = _NoPeers()
 
 
 @dataclass

@@ -11,8 +11,9 @@ Off unless the node has a blob quota (``--blob-quota``). When on:
   ask it to keep. The clock is injected (``clock``, ms), so tests can move time.
 
 The service hears about the chain and the peers through narrow seams only: ``start``
-takes a ``scan`` of the records storing artifacts (once, at start) and a ``PeerLink``;
-``chain_moved`` is told which blocks connected and disconnected.
+takes a ``scan`` of the records storing artifacts (once, at start), ``link`` is a
+``PeerLink`` (the p2p layer's ``node.p2p.blobpeers.BlobPeers``), and ``chain_moved`` is
+told which blocks connected and disconnected.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from consensus.block import Block
 from consensus.tx import Transaction
 from node.blobs.errors import BlobsDisabled, UploadsThrottled
 from node.blobs.refs import References, storage_ref
-from node.blobs.replication import PeerLink, Replicator
+from node.blobs.replication import NO_PEERS, PeerLink, Replicator
 from node.blobs.store import BlobStore
 from node.config import Settings
 
@@ -69,6 +70,9 @@ class Blobs:
         self.refs = References()
         self.store: BlobStore | None = None
         self.replicator: Replicator | None = None
+        self.link: PeerLink | None = None
+        """How replication reaches peers; set by whoever runs the p2p layer (without
+        one, this node keeps what is uploaded to it and fetches nothing)."""
         self._uploads: dict[str, int] = {}
         self._buckets: dict[str, tuple[float, int]] = {}
         self._tasks: list[asyncio.Task[None]] = []
@@ -77,12 +81,11 @@ class Blobs:
     def enabled(self) -> bool:
         return self.limits.quota is not None
 
-    async def start(
-        self, scan: Callable[[], Awaitable[Sequence[Transaction]]], link: PeerLink
-    ) -> None:
+    async def start(self, scan: Callable[[], Awaitable[Sequence[Transaction]]]) -> None:
         """Open the store, learn the references of the active chain, start replicating."""
         if self.limits.quota is None:
             return
+        link = self.link if self.link is not None else NO_PEERS
         quota = self.limits.quota
         max_size = min(self.limits.max_size or quota, quota)
         self.store = await asyncio.to_thread(

@@ -18,9 +18,10 @@ from node.blobs.refs import storage_ref
 from node.blobs.replication import Want
 from node.config import parse_size
 from node.daemon import Node
+from node.p2p.identity import NodeKey
 from node.records import now_ms
 from tests.consensus.conftest import ALICE, dataset_payload, make_tx
-from tests.node.conftest import Api, regtest_settings
+from tests.node.conftest import Api, open_session, regtest_settings
 
 
 def named(data: bytes) -> str:
@@ -48,7 +49,7 @@ async def blob_api(
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app, client=("10.0.0.1", 1234))
         async with httpx.AsyncClient(transport=transport, base_url="http://node.test") as client:
-            yield Api(client, node)
+            yield Api(client, node, app.state.p2p)
 
 
 async def test_upload_then_download_whole_ranged_and_head(tmp_path: Path) -> None:
@@ -278,12 +279,16 @@ async def test_peer_paths_serve_blobs_and_take_announcements(tmp_path: Path) -> 
     data = b"for a replicating peer"
     async with blob_api(tmp_path) as api:
         await api.client.put(f"/v1/blobs/{named(data)}", content=data)
-        served = await api.client.get(f"/p2p/blobs/{named(data)}")
+        path = f"/p2p/blobs/{named(data)}"
+        assert (await api.client.get(path)).status_code == 401  # no session: nobody blamed
+        session = await open_session(api.client, NodeKey.from_seed(b"\x07" * 32))
+        served = await api.client.get(path, headers=session)
         assert served.status_code == 200 and served.content == data
-        assert (await api.client.get(f"/p2p/blobs/{named(b'none')}")).status_code == 404
-        told = await api.client.post("/p2p/blobs", json={"digests": [named(b"x")]})
-        assert told.status_code == 200 and told.json() == {"wanted": 0}  # not a peer
-        bad = await api.client.post("/p2p/blobs", json={"digests": ["nope"]})
+        missing = await api.client.get(f"/p2p/blobs/{named(b'none')}", headers=session)
+        assert missing.status_code == 404
+        told = await api.client.post("/p2p/blobs", json={"digests": [named(b"x")]}, headers=session)
+        assert told.status_code == 200 and told.json() == {"wanted": 0}  # its address unproven
+        bad = await api.client.post("/p2p/blobs", json={"digests": ["nope"]}, headers=session)
         assert bad.status_code == 422 and bad.json()["error"]["code"] == "bad-request"
 
 

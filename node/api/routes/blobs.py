@@ -12,7 +12,7 @@ import asyncio
 from collections.abc import AsyncIterator, Iterator
 from typing import Annotated, Any, BinaryIO, Literal
 
-from fastapi import APIRouter, Header, Path, Request
+from fastapi import APIRouter, Depends, Header, Path, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.requests import ClientDisconnect
@@ -20,6 +20,7 @@ from starlette.requests import ClientDisconnect
 from node.api.deps import NodeDep, parse_json
 from node.api.errors import ApiError, error_body
 from node.api.openapi import ErrorOut
+from node.api.routes.p2p import sender
 from node.blobs import BlobError, BlobIncomplete, UploadsThrottled
 
 __all__ = ["RANGE_CHUNK", "p2p_router", "parse_range", "router"]
@@ -35,7 +36,8 @@ MAX_ANNOUNCED = 1000
 Digest = Annotated[
     str, Path(pattern=r"^sha256:[0-9a-f]{64}$", description="sha256: and 64 lowercase hex")
 ]
-Listen = Annotated[str | None, Header(alias="X-Ailedger-Listen")]
+Peer = Annotated[str, Depends(sender)]
+"""The node_id of the peer session a /p2p request names (401 without one)."""
 
 
 class BlobOut(BaseModel):
@@ -137,12 +139,11 @@ def head_blob(node: NodeDep, digest: Digest, range_: RangeHeader = None) -> Resp
     return _serve(node, digest, range_, head=True)
 
 
-@p2p_router.get("/{digest}", responses={**_DOWNLOAD, **_errors(403)})
-def get_peer_blob(
-    node: NodeDep, digest: Digest, listen: Listen = None, range_: RangeHeader = None
-) -> Response:
+@p2p_router.get(
+    "/{digest}", dependencies=[Depends(sender)], responses={**_DOWNLOAD, **_errors(401, 403)}
+)
+def get_peer_blob(node: NodeDep, digest: Digest, range_: RangeHeader = None) -> Response:
     """A blob for a replicating peer (the same bytes as ``GET /v1/blobs/...``)."""
-    node.p2p.sender(listen)
     return _serve(node, digest, range_, head=False)
 
 
@@ -158,18 +159,17 @@ _ANNOUNCE_BODY = {
     "",
     response_model=AnnounceOut,
     openapi_extra=_ANNOUNCE_BODY,
-    responses=_errors(403, 413, 422, 503),
+    responses=_errors(401, 403, 413, 422, 503),
 )
-async def announce(node: NodeDep, request: Request, listen: Listen = None) -> dict[str, Any]:
+async def announce(node: NodeDep, peer: Peer, request: Request) -> dict[str, Any]:
     """A peer holds these blobs: those this node wants are fetched from it now."""
-    node.p2p.sender(listen)
     try:
         body = AnnounceIn.model_validate(parse_json(await request.body()))
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"]) or "body"
         raise ApiError(422, "bad-request", f"{where}: {first['msg']}") from exc
-    return {"wanted": node.blobs.announced(listen, body.digests)}
+    return {"wanted": node.blobs.announced(peer, body.digests)}
 
 
 def _serve(node: Any, digest: str, range_: str | None, *, head: bool) -> Response:

@@ -19,6 +19,7 @@ from consensus.errors import InvalidBlock
 from node.chainstate import BlockOutcome
 from node.errors import NetworkInactive, NodeError
 from node.p2p.client import PeerClient, PeerRefused, PeerUnavailable
+from node.p2p.dns import DnsDiscovery
 from node.p2p.gossip import Gossip
 from node.p2p.peers import Direction, Peer, PeerTable
 from node.p2p.policy import punishes_tx
@@ -72,6 +73,15 @@ class P2P:
             peer = self.table.learn(url, source="seed")
             if peer is not None:
                 peer.source = "seed"
+        if self.node.settings.peer_dns:
+            # DNS names only feed addresses to dial; the handshake says who is there.
+            dns = DnsDiscovery(
+                self.node.settings.dns_names,
+                learn=lambda url: self.table.learn(url, source="dns"),
+                every_s=self.node.settings.peer_dns_interval,
+                own_port=self.node.settings.port,
+            )
+            self._spawn(dns.run(), "peer-dns")
         self.node.block_listeners.append(self.gossip.relay_block)
         self.node.tx_listeners.append(self.gossip.relay_txs)
         self._maintainer = asyncio.create_task(self._maintain(), name="p2p-maintain")

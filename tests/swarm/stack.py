@@ -105,19 +105,25 @@ class Stack(Cluster):
 
     def update(self, service: str, *args: str) -> None:
         """``docker service update`` (a rolling update, by the service's update_config),
-        waiting until it has converged; fails if it rolled back."""
+        waiting until the swarm says it completed; fails if it paused or rolled back."""
         self.docker(
             "service", "update", "--detach=false", *args, self.service(service), timeout=900
         )
-        state = self.docker(
-            "service",
-            "inspect",
-            "-f",
-            "{{if .UpdateStatus}}{{.UpdateStatus.State}}{{end}}",
-            self.service(service),
-        ).strip()
-        if state not in ("", "completed"):
-            raise NodeFailure(f"update of {service} ended {state!r}")
+        # The command returns once the new tasks run; the update goes on "updating"
+        # through the last task's monitor period.
+        states: list[str] = []
+
+        def settled() -> bool:
+            states.append(self.update_state(service))
+            return states[-1] not in ("updating", "rollback_started")
+
+        wait_until(settled, timeout=300, what=f"the update of {service} to settle")
+        if states[-1] != "completed":
+            raise NodeFailure(f"the update of {service} ended {states[-1]!r}")
+
+    def update_state(self, service: str) -> str:
+        template = "{{if .UpdateStatus}}{{.UpdateStatus.State}}{{end}}"
+        return self.docker("service", "inspect", "-f", template, self.service(service)).strip()
 
     # --- nodes ---------------------------------------------------------------------------
 

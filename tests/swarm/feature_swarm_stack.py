@@ -19,7 +19,7 @@ from tests.consensus.conftest import dataset_payload
 from tests.e2e.cluster import NodeFailure, ServiceNode, wait_for_block, wait_until
 from tests.e2e.conftest import Signer, record_figure
 from tests.swarm.conftest import MINERS, miners
-from tests.swarm.stack import Stack, container_state
+from tests.swarm.stack import Stack, confirmed_on, container_state
 
 pytestmark = pytest.mark.timeout(2400)
 
@@ -29,7 +29,12 @@ def fresh_dataset() -> dict[str, object]:
 
 
 def unconfirmed(nodes: Sequence[ServiceNode], txids: Iterable[str]) -> list[str]:
-    return [t for t in txids if not all(n.confirmed(t) for n in nodes)]
+    """The records in ``txids`` that some node of ``nodes`` has not confirmed."""
+    wanted = list(txids)
+    everywhere = set(wanted)
+    for node in nodes:
+        everywhere &= confirmed_on(node, wanted)
+    return [t for t in wanted if t not in everywhere]
 
 
 def wait_confirmed(stack: Stack, txids: Iterable[str], *, timeout: float = 300) -> None:

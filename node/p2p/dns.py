@@ -56,7 +56,7 @@ class DnsName:
         host, sep, port_text = text.rpartition(":")
         if not sep:
             host, port_text = text, ""
-        if not host or any(c in "/:[]@" or c.isspace() for c in host):
+        if not host or any(c in "/:[]@" or c.isspace() for c in host + port_text):
             raise ValueError(f"peer DNS name must be NAME or NAME:PORT, not {text!r}")
         if not port_text:
             return cls(host.lower(), default_port)

@@ -71,7 +71,17 @@ def test_a_name_is_host_and_optional_port(text: str, expected: DnsName) -> None:
 
 @pytest.mark.parametrize(
     "text",
-    ["", ":8000", "http://tasks.a", "tasks.a:0", "tasks.a:65536", "tasks.a:x", "a b", "::1"],
+    [
+        "",
+        ":8000",
+        "http://tasks.a",
+        "tasks.a:0",
+        "tasks.a:65536",
+        "tasks.a:x",
+        "a b",
+        "::1",
+        "tasks.a:80/x",
+    ],
 )
 def test_a_bad_name_is_refused_with_a_reason(text: str) -> None:
     with pytest.raises(ValueError, match="peer DNS name"):

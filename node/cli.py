@@ -86,6 +86,26 @@ _PeerOpt = Annotated[
         help="A seed peer's URL; repeatable (in the env: comma-separated).",
     ),
 ]
+_PeerDnsOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        envvar="AILEDGER_PEER_DNS",
+        metavar="NAME[:PORT]",
+        help="Dial every address NAME resolves to (swarm tasks.SERVICE, a Kubernetes "
+        "headless Service), now and periodically; repeatable (in the env: comma-separated).",
+    ),
+]
+_PeerDnsIntervalOpt = Annotated[
+    float | None,
+    typer.Option(envvar="AILEDGER_PEER_DNS_INTERVAL", help="Seconds between resolutions [30]."),
+]
+_AdminTokenFileOpt = Annotated[
+    Path | None,
+    typer.Option(
+        envvar="AILEDGER_ADMIN_TOKEN_FILE",
+        help="Read the admin token from this file (a Docker or Kubernetes secret).",
+    ),
+]
 _ListenUrlOpt = Annotated[
     str | None,
     typer.Option(
@@ -130,11 +150,14 @@ def node(
     port: _PortOpt = None,
     data_dir: _DataDirOpt = None,
     peer: _PeerOpt = None,
+    peer_dns: _PeerDnsOpt = None,
+    peer_dns_interval: _PeerDnsIntervalOpt = None,
     listen_url: _ListenUrlOpt = None,
     mine: _MineOpt = None,
     miner_workers: _MinerWorkersOpt = None,
     miner_key: _MinerKeyOpt = None,
     admin_token: _AdminTokenOpt = None,
+    admin_token_file: _AdminTokenFileOpt = None,
     log_level: _LogLevelOpt = None,
     blob_quota: _BlobQuotaOpt = None,
 ) -> None:
@@ -145,11 +168,14 @@ def node(
         "port": port,
         "data_dir": data_dir,
         "peers": _split_peers(peer),
+        "peer_dns": _split_peers(peer_dns),
+        "peer_dns_interval": peer_dns_interval,
         "listen_url": listen_url,
         "mine": mine,
         "miner_workers": miner_workers,
         "miner_key": miner_key,
         "admin_token": admin_token,
+        "admin_token_file": admin_token_file,
         "log_level": log_level.lower() if log_level else None,
         "blob_quota": blob_quota,
     }

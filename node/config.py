@@ -10,10 +10,11 @@ import re
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import AnyHttpUrl, Field, field_validator
+from pydantic import AnyHttpUrl, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from consensus.params import NETWORKS, ConsensusParams
+from node.p2p.dns import DnsName
 
 __all__ = ["Settings", "parse_size"]
 
@@ -39,12 +40,19 @@ class Settings(BaseSettings):
     data_dir: Path = Path("./ailedger-data")
     peers: Annotated[list[str], NoDecode] = Field(default_factory=list)
     """Seed peers' base URLs (``AILEDGER_PEERS`` takes a comma-separated list)."""
+    peer_dns: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    """Names whose every A/AAAA record is a peer, ``NAME[:PORT]`` (port: ``port``);
+    ``AILEDGER_PEER_DNS`` takes a comma-separated list. See ``node.p2p.dns``."""
+    peer_dns_interval: float = Field(30.0, ge=1.0, le=3600.0)
+    """Seconds between two resolutions of the ``peer_dns`` names."""
     listen_url: str | None = None
     """The URL peers should use to reach this node (default: http://host:port)."""
     mine: bool = False
     miner_workers: int = Field(1, ge=1, le=64)
     miner_key: Path | None = None
     admin_token: str | None = None
+    admin_token_file: Path | None = None
+    """A file holding the admin token (a Docker or Kubernetes secret); read at start."""
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 
     mempool_max_count: int = Field(50_000, ge=1)
@@ -73,7 +81,7 @@ class Settings(BaseSettings):
             raise ValueError(f"unknown network {value!r}; choose one of {', '.join(NETWORKS)}")
         return value
 
-    @field_validator("peers", mode="before")
+    @field_validator("peers", "peer_dns", mode="before")
     @classmethod
     def _split_peers(cls, value: object) -> object:
         if isinstance(value, str):
@@ -94,12 +102,38 @@ class Settings(BaseSettings):
             return parse_size(value) if value.strip() else None  # empty: unset
         return value
 
+    @field_validator("peer_dns")
+    @classmethod
+    def _dns_names(cls, value: list[str]) -> list[str]:
+        for name in value:
+            DnsName.parse(name, 0)  # raises a clear validation error for a bad name
+        return value
+
     @field_validator("admin_token")
     @classmethod
     def _token_not_blank(cls, value: str | None) -> str | None:
         if value is not None and not value.strip():
             return None
         return value
+
+    @model_validator(mode="after")
+    def _read_admin_token_file(self) -> Settings:
+        if self.admin_token_file is None:
+            return self
+        if self.admin_token is not None:
+            raise ValueError("give the admin token or a file holding it, not both")
+        try:
+            token = self.admin_token_file.read_text(encoding="utf-8").strip()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ValueError(f"cannot read the admin token file: {exc}") from exc
+        if not token:
+            raise ValueError(f"the admin token file {self.admin_token_file} is empty")
+        self.admin_token = token
+        return self
+
+    @property
+    def dns_names(self) -> list[DnsName]:
+        return [DnsName.parse(name, self.port) for name in self.peer_dns]
 
     @property
     def params(self) -> ConsensusParams:

@@ -116,7 +116,8 @@ class PeerTable:
         """Remember an address (not our own); returns the peer, new or known.
 
         The address book holds ``MAX_ADDRESSES``. When it is full a gossiped address is
-        refused, but a seed the user names or a peer that connects to us takes the place
+        refused, but a seed the user names (or its DNS names list), or a peer that
+        connects to us, takes the place
         of the least promising address (see ``_make_room``).
         """
         url = url.rstrip("/")
@@ -125,7 +126,7 @@ class PeerTable:
         peer = self._peers.get(url)
         if peer is None:
             if len(self._peers) >= MAX_ADDRESSES and not (
-                source in ("seed", "inbound") and self._make_room()
+                source in ("seed", "dns", "inbound") and self._make_room()
             ):
                 return None
             direction = Direction.INBOUND if source == "inbound" else Direction.OUTBOUND

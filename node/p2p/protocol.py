@@ -375,8 +375,12 @@ class PeerProtocol:
         return self.dial_failed(peer.url, why, now) if peer is not None else []
 
     def addresses_received(self, node_id: str, urls: Sequence[Any], now: int) -> list[Action]:
-        source = node_id[:16]
-        for url in urls[:100]:
+        return self.addresses_found(urls[:100], node_id[:16], now)
+
+    def addresses_found(self, urls: Iterable[Any], source: str, now: int) -> list[Action]:
+        """Addresses to try, from a peer (``source`` names it) or the operator's DNS names
+        (``"dns"``); who is at each one the handshake will say."""
+        for url in urls:
             if isinstance(url, str):
                 self.table.learn(url, source=source)
         return self._drain_forgotten()

@@ -21,6 +21,7 @@ import httpx
 
 from node.errors import NetworkInactive, NodeError
 from node.p2p.client import SESSION_HEADER, PeerClient, PeerRefused, PeerUnavailable
+from node.p2p.dns import DnsDiscovery
 from node.p2p.gossip import Gossip
 from node.p2p.identity import load_or_create_node_key
 from node.p2p.messages import Best, Hello, HelloAnswer, HelloFinish, MalformedMessage
@@ -118,6 +119,15 @@ class P2P:
         )
         rows = await self.node.run(self.node.store.peers_load)
         self.do(self.core.load(rows, settings.peers, self.node.clock()))
+        if settings.peer_dns:
+            # DNS names only give addresses to dial; the handshake says who is there.
+            dns = DnsDiscovery(
+                settings.dns_names,
+                learn=self._learn_dns,
+                every_s=settings.peer_dns_interval,
+                own_port=settings.port,
+            )
+            self._spawn(dns.run(), "peer-dns")
         self._maintainer = asyncio.create_task(self._maintain(), name="p2p-maintain")
         log.info(
             "p2p: node %s, %d known peers at start (%d seeds), listening as %s",
@@ -136,6 +146,9 @@ class P2P:
                 await task
         if self.client is not None:
             await self.client.aclose()
+
+    def _learn_dns(self, url: str) -> None:
+        self.do(self.protocol.addresses_found([url], "dns", self.node.clock()))
 
     def _spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> None:
         task = asyncio.create_task(coro, name=name)

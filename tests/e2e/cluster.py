@@ -7,7 +7,7 @@ by container name. A node's API is reached from the host through its published p
 (``docker port``, looked up each time: a restart or a reconnect publishes it anew);
 a node without one (the ``peer`` followers, a node cut off the network) is reached
 with ``docker exec`` and the image's own Python, with the admin token taken from the
-container's environment. Failures name the node (``[node3] ...``).
+container's environment (or the secret file it names). Failures name the node (``[node3] ...``).
 """
 
 from __future__ import annotations
@@ -48,6 +48,8 @@ method, path = sys.argv[1], sys.argv[2]
 body = sys.stdin.buffer.read() or None
 headers = {"Content-Type": "application/json"}
 token = os.environ.get("AILEDGER_ADMIN_TOKEN")
+if not token and os.environ.get("AILEDGER_ADMIN_TOKEN_FILE"):
+    token = open(os.environ["AILEDGER_ADMIN_TOKEN_FILE"]).read().strip()
 if token:
     headers["Authorization"] = "Bearer " + token
 url = "http://127.0.0.1:%s%s" % (os.environ.get("AILEDGER_PORT", "8000"), path)

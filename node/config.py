@@ -7,6 +7,7 @@ time singleton), so one test process can run several nodes.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -14,9 +15,8 @@ from pydantic import AnyHttpUrl, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from consensus.params import NETWORKS, ConsensusParams
-from node.p2p.dns import DnsName
 
-__all__ = ["Settings", "parse_size"]
+__all__ = ["DnsName", "Settings", "parse_size"]
 
 _UNITS = {"": 1, "B": 1, "KIB": 1 << 10, "MIB": 1 << 20, "GIB": 1 << 30, "TIB": 1 << 40}
 _SIZE_RE = re.compile(r"\s*(\d+)\s*([A-Za-z]*)\s*")
@@ -29,6 +29,32 @@ def parse_size(text: str) -> int:
     if match is None or unit not in _UNITS:
         raise ValueError(f"{text!r} is not a size (a whole number with B, KiB, MiB, GiB or TiB)")
     return int(match.group(1)) * _UNITS[unit]
+
+
+@dataclass(frozen=True)
+class DnsName:
+    """A name to resolve and the port its nodes' APIs listen on."""
+
+    host: str
+    port: int
+
+    @classmethod
+    def parse(cls, text: str, default_port: int) -> DnsName:
+        """``NAME`` or ``NAME:PORT`` (``default_port`` when none); ``ValueError`` if bad."""
+        text = text.strip()
+        host, sep, port_text = text.rpartition(":")
+        if not sep:
+            host, port_text = text, ""
+        if not host or any(c in "/:[]@" or c.isspace() for c in host + port_text):
+            raise ValueError(f"peer DNS name must be NAME or NAME:PORT, not {text!r}")
+        if not port_text:
+            return cls(host.lower(), default_port)
+        if not port_text.isdigit() or not 0 < int(port_text) < 65536:
+            raise ValueError(f"bad port in peer DNS name {text!r}")
+        return cls(host.lower(), int(port_text))
+
+    def __str__(self) -> str:
+        return f"{self.host}:{self.port}"
 
 
 class Settings(BaseSettings):

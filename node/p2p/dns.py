@@ -25,7 +25,8 @@ import ipaddress
 import logging
 import socket
 from collections.abc import Awaitable, Callable, Iterable, Sequence
-from dataclasses import dataclass
+
+from node.config import DnsName
 
 __all__ = [
     "DnsDiscovery",
@@ -40,32 +41,6 @@ log = logging.getLogger(__name__)
 
 Resolver = Callable[[str, int], Awaitable[Sequence[str]]]
 """``(host, port) -> addresses``: every A/AAAA record of ``host``; raises ``OSError``."""
-
-
-@dataclass(frozen=True)
-class DnsName:
-    """A name to resolve and the port its nodes' APIs listen on."""
-
-    host: str
-    port: int
-
-    @classmethod
-    def parse(cls, text: str, default_port: int) -> DnsName:
-        """``NAME`` or ``NAME:PORT`` (``default_port`` when none); ``ValueError`` if bad."""
-        text = text.strip()
-        host, sep, port_text = text.rpartition(":")
-        if not sep:
-            host, port_text = text, ""
-        if not host or any(c in "/:[]@" or c.isspace() for c in host + port_text):
-            raise ValueError(f"peer DNS name must be NAME or NAME:PORT, not {text!r}")
-        if not port_text:
-            return cls(host.lower(), default_port)
-        if not port_text.isdigit() or not 0 < int(port_text) < 65536:
-            raise ValueError(f"bad port in peer DNS name {text!r}")
-        return cls(host.lower(), int(port_text))
-
-    def __str__(self) -> str:
-        return f"{self.host}:{self.port}"
 
 
 def peer_url(address: str, port: int) -> str:

@@ -32,6 +32,7 @@ from consensus.errors import InvalidTx
 from consensus.keys import private_key_to_pem, public_key_hex
 from node.client import ApiError, Client, NodeUnavailable
 from node.manifest import ArtifactError, artifact_size, digest_path, is_digest
+from node.sim.command import simulate
 from node.verifier import RecordReport, VerifyReport, verify_artifact
 
 __all__ = ["app", "main"]
@@ -423,6 +424,9 @@ def hashing_progress(path: Path, skip_symlinks: bool) -> Iterator[Any]:
     with Progress("hashing", *columns, console=err, transient=True, disable=quiet) as bar:
         task = bar.add_task("hash", total=total)
         yield lambda n: bar.advance(task, n)
+
+
+app.command()(simulate)
 
 
 def main() -> None:

@@ -38,6 +38,7 @@ class Network:
         self._latency_us = round(model.latency_ms * US_PER_MS)
         self._jitter_us = round(model.jitter_ms * US_PER_MS)
         self._us_per_byte = 8 * US_PER_S / (model.bandwidth_mbit * 1e6)
+        self._loss = model.loss
         self._busy: dict[tuple[int, int], int] = {}
         """Per pipe: when its last message finished serializing."""
         self._last_arrival: dict[tuple[int, int], int] = {}
@@ -60,15 +61,16 @@ class Network:
         when the message is lost (the bytes were sent all the same)."""
         self.bytes_sent[src] += size
         pipe = (src, dst)
-        start = max(now, self._busy.get(pipe, 0))
-        done = start + round(size * self._us_per_byte)
+        done = max(now, self._busy.get(pipe, 0)) + int(size * self._us_per_byte)
         self._busy[pipe] = done
-        if not self.reachable(src, dst):
+        if self._side is not None and self._side[src] != self._side[dst]:
             return None
-        if self.model.loss and self.rng.random() < self.model.loss:
+        random = self.rng.random
+        if self._loss and random() < self._loss:
             return None
-        jitter = self.rng.randrange(self._jitter_us + 1) if self._jitter_us else 0
-        arrival = max(done + self._latency_us + jitter, self._last_arrival.get(pipe, 0))
+        arrival = done + self._latency_us + int(random() * self._jitter_us)
+        # One connection: a message never overtakes the one before it.
+        arrival = max(arrival, self._last_arrival.get(pipe, 0))
         self._last_arrival[pipe] = arrival
         return arrival
 

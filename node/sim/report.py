@@ -9,12 +9,13 @@ the same seed gives the same bytes.
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import asdict
 from typing import Any
 
 from node.sim.runner import Outcome, SimConfig
 
-__all__ = ["ABSTRACTED", "dumps", "to_json", "to_text"]
+__all__ = ["ABSTRACTED", "dumps", "model_stale_rate", "to_json", "to_text"]
 
 ABSTRACTED = [
     "proof-of-work search: blocks come as a Poisson process (exponential gaps), each found "
@@ -40,8 +41,10 @@ def to_json(config: SimConfig, outcome: Outcome) -> dict[str, Any]:
         "summary": {
             "nodes": config.nodes,
             "blocks": outcome.blocks,
-            "reach_ms": outcome.reach_median,
-            "reach_ms_p90": outcome.reach_p90,
+            "reach_ms": {k: outcome.reach_median[k] for k in ("50", "90", "99")},
+            "reach_ms_p90": {k: outcome.reach_p90[k] for k in ("50", "90", "99")},
+            "mean_delay_ms": outcome.reach_median["mean"],
+            "model_stale_rate": round(model_stale_rate(outcome.reach_median["mean"], config), 5),
             "stale_rate": round(stale_rate, 5),
             "stale_blocks": outcome.stale,
             "bytes_per_node_per_block": outcome.bytes_per_node_per_block,
@@ -75,6 +78,12 @@ def to_json(config: SimConfig, outcome: Outcome) -> dict[str, Any]:
     }
 
 
+def model_stale_rate(mean_delay_ms: float, config: SimConfig) -> float:
+    """Decker and Wattenhofer's model: a competing block is found while the nodes still
+    lack this one with probability 1 - exp(-t / T), t the mean delay, T the interval."""
+    return 1 - math.exp(-mean_delay_ms / 1000 / config.block_interval_s)
+
+
 def dumps(document: dict[str, Any]) -> str:
     return json.dumps(document, indent=2, sort_keys=True) + "\n"
 
@@ -88,12 +97,14 @@ def to_text(document: dict[str, Any]) -> str:
         f"({document['run']['simulated_s']:.0f} s simulated, {document['run']['events']} events)",
         "block reach, ms (median over blocks / p90): "
         + ", ".join(f"{k} % {reach[k]:.0f} / {reach90[k]:.0f}" for k in ("50", "90", "99")),
-        f"stale rate: {s['stale_rate'] * 100:.2f} % ({s['stale_blocks']} of {s['blocks']})",
+        f"stale rate: {s['stale_rate'] * 100:.2f} % ({s['stale_blocks']} of {s['blocks']}); "
+        f"Decker-Wattenhofer model from the mean delay of {s['mean_delay_ms']:.0f} ms: "
+        f"{s['model_stale_rate'] * 100:.2f} %",
         f"bytes sent per node per block: {s['bytes_per_node_per_block']:.0f}",
         f"one tip at the end: {'yes' if s['converged'] else 'NO'}; "
         f"discouraged peers: {s['discouraged']}",
     ]
-    if s["join_ms"] is not None or "join_ms" in s:
+    if "join_ms" in s:
         lines.append(f"new node joined and synced in: {_ms(s['join_ms'])}")
     if part["seconds"]:
         lines.append(

@@ -52,6 +52,9 @@ class SimConfig:
     miners: int = 20
     partition_s: float = 600.0
     join: bool = True
+    line: bool = False
+    """A line instead of a random graph: node i dials only node i-1 (``max_outbound`` 1),
+    and node 0 mines every block, as in ``scripts/bench propagation``'s line."""
     costs: Costs = field(default_factory=Costs)
 
 
@@ -90,12 +93,13 @@ class Simulation:
         self.nodes: list[SimNode] = []
         self._topology_rng = self._rng("topology")
         self._phase_rng = self._rng("phase")
+        miner_nodes = (
+            [0]
+            if config.line
+            else self._rng("miners").sample(range(config.nodes), min(config.miners, config.nodes))
+        )
         self.miners = Miners(
-            sorted(
-                self._rng("miners").sample(range(config.nodes), min(config.miners, config.nodes))
-            ),
-            round(config.block_interval_s * US_PER_S),
-            self._rng("mining"),
+            sorted(miner_nodes), round(config.block_interval_s * US_PER_S), self._rng("mining")
         )
         self._mining = False
         self._mine_count: int | None = None
@@ -108,7 +112,8 @@ class Simulation:
     # --- nodes -------------------------------------------------------------------------
 
     def _add_node(self, seeds: list[int]) -> SimNode:
-        node = SimNode(self, len(self.nodes), self.config.outbound, self.config.max_inbound)
+        outbound = 1 if self.config.line else self.config.outbound
+        node = SimNode(self, len(self.nodes), outbound, self.config.max_inbound)
         self.nodes.append(node)
         self.fabric.nodes.append(node)
         self.network.grow(len(self.nodes))
@@ -181,7 +186,10 @@ class Simulation:
 
     def run(self) -> Outcome:
         config = self.config
-        picks = random_topology(config.nodes, config.outbound, self._topology_rng)
+        if config.line:
+            picks = [[i - 1] if i else [] for i in range(config.nodes)]
+        else:
+            picks = random_topology(config.nodes, config.outbound, self._topology_rng)
         for seeds in picks:
             self._add_node(seeds)
         self.queue.run_until(WARMUP_US)

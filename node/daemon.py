@@ -13,7 +13,6 @@ import asyncio
 import contextlib
 import logging
 import os
-import secrets
 import time
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -157,11 +156,6 @@ class Node:
         stale = [tx.txid for tx in stored if tx.txid not in kept]
         if stale:  # confirmed meanwhile, or invalid against the chain we now have
             self.store.mempool_remove(stale)
-        node_id = self.store.get_meta("node_id")
-        if node_id is None:
-            node_id = secrets.token_hex(8)
-            self.store.set_meta("node_id", node_id)
-        self.node_id = node_id
         self._update_gauges()
 
     async def stop(self) -> None:

@@ -15,7 +15,7 @@ from fastapi.responses import JSONResponse
 
 from node.api.errors import error_body, install_error_handlers
 from node.api.middleware import BodyLimit, RateLimit
-from node.api.routes import admin, chain, p2p, records, transactions
+from node.api.routes import admin, chain, p2p, records, submitblock, transactions
 from node.config import Settings
 from node.daemon import Node
 from node.version import VERSION
@@ -65,7 +65,7 @@ def create_app(settings: Settings, *, node: Node | None = None, tune_gc: bool = 
             error_body("internal-error", "unexpected error; see the node log"), status_code=500
         )
 
-    for module in (chain, transactions, records, admin, p2p):
+    for module in (chain, submitblock, transactions, records, admin, p2p):
         app.include_router(module.router)
     app.add_middleware(RateLimit, rate=settings.rate_limit_per_s, burst=settings.rate_limit_burst)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes, on_reject=node.p2p.oversize)

@@ -8,9 +8,11 @@ from typing import Any
 
 import httpx
 
-__all__ = ["PeerClient", "PeerRefused", "PeerUnavailable"]
+__all__ = ["SESSION_HEADER", "PeerClient", "PeerRefused", "PeerUnavailable"]
 
 TIMEOUT = httpx.Timeout(10.0, connect=3.0)
+SESSION_HEADER = "X-Ailedger-Session"
+"""Names the session (design.md §5) a request to a peer belongs to."""
 
 
 class PeerUnavailable(Exception):
@@ -54,9 +56,11 @@ class PeerClient:
         json: Any = None,
         params: Sequence[tuple[str, str]] = (),
         timeout: float | None = None,
+        session: str | None = None,
     ) -> Any:
-        """The peer's JSON answer; ``PeerRefused`` or ``PeerUnavailable`` if none."""
-        response = await self._request(method, url, json, params, timeout)
+        """The peer's JSON answer; ``PeerRefused`` or ``PeerUnavailable`` if none.
+        ``session``: our session token at that peer (every call after the hello)."""
+        response = await self._request(method, url, json, params, timeout, session)
         try:
             body = response.json()
         except ValueError as exc:
@@ -70,9 +74,10 @@ class PeerClient:
         *,
         params: Sequence[tuple[str, str]] = (),
         timeout: float | None = None,
+        session: str | None = None,
     ) -> bytes:
         """The raw body of a successful ``GET`` (for the caller to parse elsewhere)."""
-        response = await self._request("GET", url, None, params, timeout)
+        response = await self._request("GET", url, None, params, timeout, session)
         if response.is_success:
             return response.content
         try:
@@ -89,9 +94,12 @@ class PeerClient:
         json: Any,
         params: Sequence[tuple[str, str]],
         timeout: float | None,
+        session: str | None,
     ) -> httpx.Response:
         try:
             kwargs: dict[str, Any] = {} if timeout is None else {"timeout": timeout}
+            if session is not None:
+                kwargs["headers"] = {SESSION_HEADER: session}
             query = httpx.QueryParams(list(params))
             return await self.http.request(method, url, json=json, params=query, **kwargs)
         except httpx.HTTPError as exc:

@@ -1,11 +1,11 @@
-"""Gossip: each new valid transaction and block, pushed to every peer not known to have it.
+"""Gossip: the per-peer senders that deliver what the protocol core relays.
 
-The node calls ``relay_block`` and ``relay_txs`` after validation only, so nothing invalid
-is ever passed on. Per-peer seen sets (``Peer.known_blocks``, ``Peer.known_txs``: what the
-peer sent us or we sent it) keep a message from going back where it came from. Each
-connected peer has a queue and a sender task of its own that delivers in order, so a slow
-peer delays only itself; consecutive transactions go as one batch of up to ``TX_BATCH``.
-A node that is syncing relays no blocks: it has nothing new to tell.
+The core (``protocol.PeerProtocol.block_connected``/``txs_accepted``, told after
+validation only, so nothing invalid is ever passed on) decides who gets what from the
+per-peer seen sets (``Peer.known_blocks``, ``Peer.known_txs``: what the peer sent us or
+we sent it), so a message never goes back where it came from. Each connected peer has
+a queue and a sender task of its own that delivers in order, so a slow peer delays only
+itself; consecutive transactions go as one batch of up to ``TX_BATCH``.
 """
 
 from __future__ import annotations
@@ -18,8 +18,6 @@ from typing import TYPE_CHECKING, Any
 from node.p2p.client import PeerRefused, PeerUnavailable
 
 if TYPE_CHECKING:
-    from consensus.tx import Transaction
-    from node.chainstate import Reorg
     from node.p2p.peers import Peer
     from node.p2p.service import P2P
 
@@ -59,33 +57,14 @@ class Gossip:
     def senders(self) -> list[asyncio.Task[None]]:
         return list(self._senders.values())
 
-    async def relay_block(self, reorg: Reorg) -> None:
-        """Push each block that joined the active chain to every peer not known to have it.
-        Not while syncing: a node catching up has nothing new to tell."""
-        if not self.p2p.active or self.p2p.node.syncing:
-            return
-        for connected in reorg.connected:
-            for peer in self.p2p.table.connected():
-                if connected.hash not in peer.known_blocks:
-                    peer.known_blocks.add(connected.hash)
-                    self._enqueue(peer, "block", connected)
+    def is_open(self, url: str) -> bool:
+        task = self._senders.get(url)
+        return task is not None and not task.done()
 
-    async def relay_txs(self, txs: list[Transaction], source: str | None) -> None:
-        """Push new transactions to every peer not known to have them (``source`` sent them)."""
-        if not self.p2p.active:
-            return
-        for peer in self.p2p.table.connected():
-            if peer.url == source:
-                for tx in txs:
-                    peer.known_txs.add(tx.txid)
-                continue
-            fresh = [tx for tx in txs if tx.txid not in peer.known_txs]
-            for tx in fresh:
-                peer.known_txs.add(tx.txid)
-                self._enqueue(peer, "tx", tx)
-
-    def _enqueue(self, peer: Peer, kind: str, item: Any) -> None:
-        queue = self._queues.get(peer.url)
+    def enqueue(self, url: str, kind: str, item: Any) -> None:
+        """Queue ``item`` (a block or a transaction) for the peer at ``url``; dropped when
+        its queue is full (it can sync) or it has no sender."""
+        queue = self._queues.get(url)
         if queue is not None:
             with contextlib.suppress(asyncio.QueueFull):
                 queue.put_nowait((kind, item))
@@ -115,13 +94,13 @@ class Gossip:
         client = self.p2p.client
         assert client is not None
         try:
-            await client.call("POST", f"{peer.url}{path}", json=body)
+            await client.call("POST", f"{peer.url}{path}", json=body, session=peer.token)
         except PeerUnavailable as exc:
             self.p2p.failed(peer, str(exc))
             return False
         except PeerRefused as exc:
             log.info("p2p: %s refused %s: %s", peer.url, path, exc)
-            if exc.code in ("peer-discouraged", "network-inactive"):
+            if exc.code in ("peer-discouraged", "network-inactive", "no-session"):
                 self.p2p.failed(peer, str(exc))
                 return False
         return True

@@ -63,6 +63,8 @@ class Peer:
     next_try: int = 0
     discouraged_until: int = 0
     reason: str | None = None
+    token: str | None = None
+    """Our session at this peer (issued by it when we said hello), while connected."""
     known_blocks: KnownSet = field(default_factory=KnownSet, repr=False)
     known_txs: KnownSet = field(default_factory=KnownSet, repr=False)
 
@@ -89,6 +91,8 @@ class PeerTable:
         self.max_outbound = max_outbound
         self.max_inbound = max_inbound
         self._peers: dict[str, Peer] = {}
+        self.forgotten: list[str] = []
+        """Addresses dropped to make room, for the caller to delete from its store too."""
 
     def __contains__(self, url: object) -> bool:
         return url in self._peers
@@ -143,6 +147,7 @@ class PeerTable:
             return False
         worst = max(candidates, key=lambda p: (p.failures, -(p.last_seen or 0)))
         del self._peers[worst.url]
+        self.forgotten.append(worst.url)
         return True
 
     # --- connection decisions ------------------------------------------------------------
@@ -186,6 +191,7 @@ class PeerTable:
     def failed(self, peer: Peer, now: int) -> bool:
         """A call to the peer failed: disconnect and back off. True when it is forgotten."""
         peer.connected = False
+        peer.token = None
         peer.failures += 1
         peer.next_try = now + min(1_000 * 2 ** min(peer.failures, 16), MAX_BACKOFF_MS)
         if peer.failures >= FORGET_AFTER_FAILURES and peer.source != "seed":
@@ -195,6 +201,7 @@ class PeerTable:
 
     def discourage(self, peer: Peer, reason: str, now: int) -> None:
         peer.connected = False
+        peer.token = None
         peer.discouraged_until = now + DISCOURAGE_MS
         peer.reason = reason
         peer.next_try = peer.discouraged_until

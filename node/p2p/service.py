@@ -1,9 +1,11 @@
-"""The peer-to-peer service: handshakes, discovery, inbound messages, punishment.
+"""The peer-to-peer service: the asyncio/httpx shell around the protocol core.
 
-Gossip is ``gossip.Gossip``'s and headers-first sync ``sync.Sync``'s; decisions live in
-``peers.PeerTable`` and ``policy``; this module moves messages. Every outbound call goes
-through ``PeerClient`` with a timeout, from tasks of its own, so a dead or slow peer never
-holds up the node or its API.
+What to do lives in ``protocol.PeerProtocol`` (handshakes, sessions, whom to dial, relay,
+punishment); this module feeds it events (a reply came, a request failed, the timer
+fired, the chain moved) and carries out the actions it returns: HTTP calls through
+``PeerClient`` with a timeout, from tasks of its own (a dead or slow peer never holds up
+the node or its API), the per-peer senders of ``gossip.Gossip``, the headers-first sync
+of ``sync.Sync``, and the peers' rows in the store.
 """
 
 from __future__ import annotations
@@ -11,30 +13,45 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Coroutine, MutableMapping
+import random
+from collections.abc import Coroutine, Mapping, MutableMapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from consensus.block import Block
-from consensus.errors import InvalidBlock
-from node.chainstate import BlockOutcome
 from node.errors import NetworkInactive, NodeError
-from node.p2p.client import PeerClient, PeerRefused, PeerUnavailable
+from node.p2p.client import SESSION_HEADER, PeerClient, PeerRefused, PeerUnavailable
 from node.p2p.gossip import Gossip
-from node.p2p.peers import Direction, Peer, PeerTable
-from node.p2p.policy import punishes_tx
-from node.p2p.sync import Sync
+from node.p2p.identity import load_or_create_node_key
+from node.p2p.messages import Best, Hello, HelloAnswer, HelloFinish, MalformedMessage
+from node.p2p.peers import Peer, PeerTable
+from node.p2p.protocol import (
+    Action,
+    Dial,
+    Disconnect,
+    Discourage,
+    Discover,
+    Finish,
+    Forget,
+    PeerProtocol,
+    Persist,
+    Refused,
+    Send,
+    Sync,
+)
+from node.p2p.sync import Sync as SyncRunner
 from node.version import VERSION
 
 if TYPE_CHECKING:
+    from consensus.block import Block
+    from consensus.tx import Transaction
+    from node.chainstate import Reorg
     from node.daemon import Node
 
-__all__ = ["P2P", "PeerDiscouraged", "PROTOCOL_VERSION"]
+__all__ = ["P2P", "PROTOCOL_VERSION", "PeerDiscouraged"]
 
 log = logging.getLogger(__name__)
 
 PROTOCOL_VERSION = 1
 MAINTAIN_EVERY_S = 2.0
-REFRESH_EVERY_S = 15.0
 
 
 class PeerDiscouraged(NodeError):
@@ -42,43 +59,59 @@ class PeerDiscouraged(NodeError):
     code = "peer-discouraged"
 
 
+class _ChainView:
+    """The chain as the protocol core sees it (``protocol.ChainView``)."""
+
+    def __init__(self, node: Node) -> None:
+        self._node = node
+
+    def best(self) -> Best:
+        tip = self._node.chain.tip
+        return Best(tip.hash, tip.height, tip.chain_work)
+
+    def is_syncing(self) -> bool:
+        return self._node.syncing
+
+
 class P2P:
     def __init__(self, node: Node) -> None:
         self.node = node
-        settings = node.settings
-        self.url = settings.public_url
-        self.table = PeerTable(
-            self_url=self.url, max_outbound=settings.max_outbound, max_inbound=settings.max_inbound
-        )
+        self.url = node.settings.public_url.rstrip("/")
+        self.core: PeerProtocol | None = None
         self.client: PeerClient | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
-        self.sync = Sync(self)
+        self.sync = SyncRunner(self)
         self.gossip = Gossip(self)
         self._maintainer: asyncio.Task[None] | None = None
 
     # --- lifecycle -----------------------------------------------------------------------
 
     async def start(self) -> None:
-        self.client = PeerClient(self.node.node_id, self.url)
-        for row in await self.node.run(self.node.store.peers_load):
-            peer = self.table.learn(row["url"], source=row.get("source") or "stored")
-            if peer is not None:
-                peer.node_id = row.get("node_id")
-                peer.last_seen = row.get("last_seen")
-                peer.failures = row.get("failures") or 0
-                peer.discouraged_until = row.get("discouraged_until") or 0
-                peer.reason = row.get("reason")
-        for url in self.node.settings.peers:
-            peer = self.table.learn(url, source="seed")
-            if peer is not None:
-                peer.source = "seed"
-        self.node.block_listeners.append(self.gossip.relay_block)
-        self.node.tx_listeners.append(self.gossip.relay_txs)
+        settings = self.node.settings
+        key = load_or_create_node_key(settings.data_dir)
+        self.node.node_id = key.node_id
+        self.core = PeerProtocol(
+            key=key,
+            chain=_ChainView(self.node),
+            network=self.node.params.network,
+            genesis_hash=self.node.genesis_hash,
+            listen_url=self.url,
+            rng=random.SystemRandom(),
+            version=VERSION,
+            max_outbound=settings.max_outbound,
+            max_inbound=settings.max_inbound,
+        )
+        self.client = PeerClient(key.node_id, self.url)
+        rows = await self.node.run(self.node.store.peers_load)
+        self.do(self.core.load(rows, settings.peers, self.node.clock()))
+        self.node.block_listeners.append(self.relay_block)
+        self.node.tx_listeners.append(self.relay_txs)
         self._maintainer = asyncio.create_task(self._maintain(), name="p2p-maintain")
         log.info(
-            "p2p: %d known peers at start (%d seeds), listening as %s",
+            "p2p: node %s, %d known peers at start (%d seeds), listening as %s",
+            key.node_id,
             len(self.table),
-            len(self.node.settings.peers),
+            len(settings.peers),
             self.url,
         )
 
@@ -98,27 +131,56 @@ class P2P:
         task.add_done_callback(self._tasks.discard)
 
     @property
+    def protocol(self) -> PeerProtocol:
+        assert self.core is not None, "the p2p service has not started"
+        return self.core
+
+    @property
+    def table(self) -> PeerTable:
+        return self.protocol.table
+
+    @property
     def active(self) -> bool:
         return self.node.network_active and not self.node.closing
 
     def peer_count(self) -> int:
-        return len(self.table.connected())
+        return len(self.core.peers()) if self.core is not None else 0
 
-    def hello(self) -> dict[str, Any]:
-        tip = self.node.chain.tip
-        return {
-            "network": self.node.params.network,
-            "genesis_hash": self.node.genesis_hash,
-            "node_id": self.node.node_id,
-            "version": VERSION,
-            "protocol": PROTOCOL_VERSION,
-            "listen_url": self.url,
-            "best": {"hash": tip.hash, "height": tip.height, "chain_work": f"{tip.chain_work:x}"},
-        }
+    def good_addresses(self) -> list[str]:
+        return self.protocol.good_addresses(self.node.clock())
 
-    # --- peers ---------------------------------------------------------------------------
+    # --- carrying out the core's actions ---------------------------------------------------
 
-    def _persist(self, peer: Peer) -> None:
+    def do(self, actions: Sequence[Action], items: Mapping[str, Any] | None = None) -> None:
+        """Carry out ``actions``; ``items`` holds the blocks and transactions ``Send`` names."""
+        for action in actions:
+            if isinstance(action, Send):
+                item = (items or {}).get(action.item)
+                if item is not None:
+                    self.gossip.enqueue(action.url, action.kind, item)
+            elif isinstance(action, Dial):
+                self._spawn(self._handshake(action), f"hello {action.url}")
+            elif isinstance(action, Finish):  # only ever returned inside _handshake
+                log.error("p2p: a finish outside a handshake: %s", action.url)
+            elif isinstance(action, Discover):
+                self._spawn(self._discover(action), f"discover {action.url}")
+            elif isinstance(action, Sync):
+                self._start_sync(action)
+            elif isinstance(action, Discourage):
+                log.warning(
+                    "p2p: discouraging %s (%s): %s", action.node_id, action.url, action.reason
+                )
+            elif isinstance(action, Disconnect):
+                self.gossip.close(action.url)
+            elif isinstance(action, Persist):
+                self._persist(action.url)
+            elif isinstance(action, Forget):
+                self._spawn(self.node.run(self.node.store.peer_delete, action.url), "forget")
+
+    def _persist(self, url: str) -> None:
+        peer = self.table.get(url)
+        if peer is None:
+            return
         fields = {
             "node_id": peer.node_id,
             "last_seen": peer.last_seen,
@@ -127,244 +189,190 @@ class P2P:
             "reason": peer.reason,
             "source": peer.source,
         }
-        self._spawn(
-            self.node.run(self.node.store.peer_upsert, peer.url, **fields), f"persist {peer.url}"
-        )
+        self._spawn(self.node.run(self.node.store.peer_upsert, url, **fields), f"persist {url}")
 
-    def _check_hello(self, msg: Any) -> str | None:
-        """Why a handshake is refused, or None."""
-        if not isinstance(msg, dict):
-            return "malformed hello"
-        if msg.get("network") != self.node.params.network:
-            return f"wrong network {msg.get('network')!r}"
-        if msg.get("genesis_hash") != self.node.genesis_hash:
-            return f"wrong genesis {msg.get('genesis_hash')!r}"
-        if msg.get("node_id") == self.node.node_id:
-            return "connected to itself"
-        return None
-
-    def _note_best(self, peer: Peer, msg: dict[str, Any]) -> None:
-        best = msg.get("best")
-        if isinstance(best, dict):
-            peer.best_hash = best.get("hash") if isinstance(best.get("hash"), str) else None
-            height = best.get("height")
-            peer.height = height if isinstance(height, int) else None
-            try:
-                peer.chain_work = int(str(best.get("chain_work", "0")), 16)
-            except ValueError:
-                peer.chain_work = 0
-        node_id = msg.get("node_id")
-        peer.node_id = node_id if isinstance(node_id, str) else peer.node_id
-
-    async def connect(self, peer: Peer) -> bool:
-        """Handshake with ``peer``; then learn its peers and sync if it is ahead."""
+    async def _handshake(self, dial: Dial) -> bool:
+        """Hello, check the answer's proof, finish, and take the session it opens."""
         assert self.client is not None
-        now = self.node.clock()
+        core, url = self.protocol, dial.url
         try:
-            answer = await self.client.call("POST", f"{peer.url}/p2p/hello", json=self.hello())
-        except (PeerUnavailable, PeerRefused) as exc:
-            self.failed(peer, str(exc))
-            return False
-        refusal = self._check_hello(answer)
-        if refusal is not None:
-            if refusal == "connected to itself":
-                self.table.forget(peer.url)
+            answer = HelloAnswer.from_json(
+                await self.client.call("POST", f"{url}/p2p/hello", json=dial.hello.to_json())
+            )
+            actions = core.answered(url, answer, self.node.clock())
+            finish = next((a for a in actions if isinstance(a, Finish)), None)
+            self.do([a for a in actions if a is not finish])
+            if finish is None:
                 return False
-            self.discourage(peer, refusal)
+            reply = await self.client.call(
+                "POST", f"{url}/p2p/hello/finish", json=finish.finish.to_json()
+            )
+            token = reply.get("session") if isinstance(reply, dict) else None
+            if not isinstance(token, str):
+                raise MalformedMessage("no session token in the answer")
+        except (PeerUnavailable, PeerRefused, MalformedMessage) as exc:
+            self.do(core.dial_failed(url, str(exc), self.node.clock()))
             return False
-        self._note_best(peer, answer)
-        self.table.connected_ok(peer, now, direction=Direction.OUTBOUND)
-        self._persist(peer)
-        self.gossip.open(peer)
-        log.info("p2p: connected to %s (%s) at height %s", peer.url, peer.node_id, peer.height)
-        self._spawn(self._discover(peer), f"discover {peer.url}")
-        self._maybe_sync(peer)
-        return True
+        opened = core.opened(url, token, self.node.clock())
+        self.do(opened)
+        peer = self.table.get(url)
+        if peer is not None and peer.connected and not self.gossip.is_open(url):
+            self.gossip.open(peer)
+            log.info("p2p: connected to %s (%s) at height %s", url, peer.node_id, peer.height)
+        return peer is not None and peer.connected
 
-    def failed(self, peer: Peer, why: str) -> None:
-        was = peer.connected
-        forgotten = self.table.failed(peer, self.node.clock())
-        self.gossip.close(peer.url)
-        if was:
-            log.info("p2p: lost %s: %s", peer.url, why)
-        if forgotten:
-            self._spawn(self.node.run(self.node.store.peer_delete, peer.url), "forget")
-        else:
-            self._persist(peer)
-
-    def discourage(self, peer: Peer, reason: str) -> None:
-        """Disconnect and refuse ``peer`` for the cool-down, and say why."""
-        log.warning("p2p: discouraging %s: %s", peer.url, reason)
-        self.table.discourage(peer, reason, self.node.clock())
-        self.gossip.close(peer.url)
-        self._persist(peer)
-
-    def discourage_url(self, url: str | None, reason: str) -> None:
-        peer = self.table.learn(url, source="inbound") if url else None
-        if peer is not None:
-            self.discourage(peer, reason)
-
-    async def _discover(self, peer: Peer) -> None:
-        assert self.client is not None
+    async def _discover(self, action: Discover) -> None:
         try:
-            answer = await self.client.call("GET", f"{peer.url}/p2p/peers")
+            answer = await self.call(action.node_id, "GET", "/p2p/peers")
         except (PeerUnavailable, PeerRefused):
             return
         urls = answer.get("peers", []) if isinstance(answer, dict) else []
-        for url in urls[:100]:
-            if isinstance(url, str):
-                self.table.learn(url, source=peer.url)
+        if isinstance(urls, list):
+            self.do(self.protocol.addresses_received(action.node_id, urls, self.node.clock()))
+
+    def _start_sync(self, action: Sync) -> None:
+        if not self.active or self.sync.lock.locked():
+            return
+        peer = self.protocol.peer(action.node_id)
+        if peer is not None:
+            self._spawn(self.sync.run(peer), f"sync {peer.url}")
+
+    # --- calls to connected peers ------------------------------------------------------------
+
+    def _link(self, node_id: str) -> Peer:
+        peer = self.protocol.peer(node_id)
+        if peer is None or peer.token is None:
+            raise PeerUnavailable(f"not connected to {node_id}")
+        return peer
+
+    async def call(self, node_id: str, method: str, path: str, **kwargs: Any) -> Any:
+        """A JSON call to the connected peer ``node_id`` within our session there."""
+        assert self.client is not None
+        peer = self._link(node_id)
+        return await self.client.call(method, f"{peer.url}{path}", session=peer.token, **kwargs)
+
+    async def get(
+        self, node_id: str, path: str, *, params: Sequence[tuple[str, str]] = ()
+    ) -> bytes:
+        """The raw body of ``GET path`` (a ``/p2p/...`` path) from the connected peer
+        ``node_id``, within our session there (``PeerRefused``/``PeerUnavailable`` if not)."""
+        assert self.client is not None
+        peer = self._link(node_id)
+        return await self.client.fetch(f"{peer.url}{path}", params=params, session=peer.token)
+
+    def failed(self, peer: Peer, why: str) -> None:
+        """A call to a connected peer failed: disconnect it and back off."""
+        if peer.connected:
+            log.info("p2p: lost %s: %s", peer.url, why)
+        if peer.node_id is not None:
+            self.do(self.protocol.request_failed(peer.node_id, why, self.node.clock()))
+
+    def discourage(self, peer: Peer, reason: str) -> None:
+        """``peer`` sent data that proves it broke the protocol."""
+        if peer.node_id is not None:
+            self.do(self.protocol.misbehaved(peer.node_id, reason, self.node.clock()))
+
+    # --- the operator --------------------------------------------------------------------
+
+    async def connect_now(self, url: str) -> bool:
+        """``POST /v1/admin/peers``: dial now, lifting a discouragement of that address."""
+        actions = self.protocol.connect(url, self.node.clock())
+        dial = next((a for a in actions if isinstance(a, Dial)), None)
+        self.do([a for a in actions if a is not dial])
+        return dial is not None and await self._handshake(dial)
 
     async def disconnect(self, url: str) -> bool:
-        peer = self.table.get(url.rstrip("/"))
-        if peer is None:
+        if self.table.get(url.rstrip("/")) is None:
             return False
-        peer.connected = False
-        peer.next_try = self.node.clock() + 60_000
-        self.gossip.close(peer.url)
+        self.do(self.protocol.disconnect(url, self.node.clock()))
         return True
-
-    async def add_peer(self, url: str) -> bool:
-        """The operator's ``POST /v1/admin/peers``: connect now, lifting a discouragement,
-        even with every outbound slot taken (as Bitcoin's ``addnode onetry`` does)."""
-        peer = self.table.learn(url, source="seed")
-        if peer is None:
-            return False
-        peer.discouraged_until = 0
-        peer.next_try = 0
-        return await self.connect(peer)
 
     async def set_active(self, active: bool) -> None:
         """Like Bitcoin's setnetworkactive: off drops every connection; on reconnects."""
         self.node.network_active = active
-        if not active:
-            for peer in self.table.connected():
-                peer.connected = False
-                self.gossip.close(peer.url)
-            return
-        for peer in self.table.all():
-            peer.next_try = 0
-        await self._dial()
+        self.do(self.protocol.set_active(active, self.node.clock()))
 
     async def _maintain(self) -> None:
-        """Keep the outbound slots filled, refresh peers' tips, and sync when behind."""
-        last_refresh = 0.0
-        loop = asyncio.get_running_loop()
+        """The core's timer: dial free slots, refresh tips."""
         while True:
             try:
                 if self.active:
-                    await self._dial()
-                    if loop.time() - last_refresh > REFRESH_EVERY_S:
-                        last_refresh = loop.time()
-                        for peer in self.table.connected():
-                            self._spawn(self._refresh(peer), f"refresh {peer.url}")
+                    self.do(self.protocol.tick(self.node.clock()))
             except Exception:
                 log.exception("p2p maintenance failed")
             await asyncio.sleep(MAINTAIN_EVERY_S)
 
-    async def _dial(self) -> None:
-        peers = self.table.to_dial(self.node.clock())
-        if peers:
-            await asyncio.gather(*(self.connect(p) for p in peers))
+    # --- the chain's events --------------------------------------------------------------
 
-    async def _refresh(self, peer: Peer) -> None:
-        assert self.client is not None
-        try:
-            answer = await self.client.call("POST", f"{peer.url}/p2p/hello", json=self.hello())
-        except (PeerUnavailable, PeerRefused) as exc:
-            self.failed(peer, str(exc))
-            return
-        if self._check_hello(answer) is None:
-            self._note_best(peer, answer)
-            peer.last_seen = self.node.clock()
-            self._maybe_sync(peer)
+    async def relay_block(self, reorg: Reorg) -> None:
+        blocks: dict[str, Block] = {b.hash: b for b in reorg.connected}
+        self.do(self.protocol.block_connected(list(blocks), self.node.clock()), blocks)
 
-    # --- inbound messages (called by the /p2p routes) -------------------------------------
+    async def relay_txs(self, txs: list[Transaction], source: str | None) -> None:
+        items: dict[str, Transaction] = {tx.txid: tx for tx in txs}
+        self.do(self.protocol.txs_accepted(list(items), source, self.node.clock()), items)
 
-    def sender(self, url: str | None) -> Peer | None:
-        """The peer behind a request; PeerDiscouraged/NetworkInactive refuse it."""
-        if not self.active:
+    # --- inbound (called by the /p2p routes) -----------------------------------------------
+
+    def _check_active(self) -> None:
+        if not self.active or self.core is None:
             raise NetworkInactive("p2p networking is switched off on this node")
-        peer = self.table.get(url.rstrip("/")) if url else None
-        if peer is not None and peer.discouraged(self.node.clock()):
-            raise PeerDiscouraged(f"discouraged: {peer.reason}")
-        return peer
 
-    def on_hello(self, msg: Any, listen_url: str | None) -> dict[str, Any]:
-        self.sender(listen_url)
-        refusal = self._check_hello(msg)
-        url = msg.get("listen_url") if isinstance(msg, dict) else None
-        if refusal is not None:
-            if refusal != "connected to itself":
-                log.warning("p2p: refused hello from %s: %s", url or listen_url, refusal)
-                self.discourage_url(url if isinstance(url, str) else listen_url, refusal)
-            raise PeerDiscouraged(refusal, code="hello-refused")
-        now = self.node.clock()
-        peer = self.table.accept_inbound(url, now) if isinstance(url, str) else None
-        if peer is not None:
-            self._note_best(peer, msg)
-            was_connected = peer.connected
-            self.table.connected_ok(peer, now, direction=Direction.INBOUND)
-            self.gossip.open(peer)
-            if not was_connected:
-                self._persist(peer)
-                log.info("p2p: inbound peer %s (%s)", peer.url, peer.node_id)
-            self._maybe_sync(peer)
-        return self.hello()
+    def on_hello(self, body: Any) -> dict[str, Any]:
+        self._check_active()
+        hello = Hello.from_json(body)
+        return self.protocol.hello_received(hello, self.node.clock()).to_json()
 
-    async def on_block(self, obj: Any, listen_url: str | None) -> dict[str, Any]:
-        peer = self.sender(listen_url)
-        try:
-            block = Block.from_json(obj)
-        except InvalidBlock as exc:
-            self._punish(peer, listen_url, f"{exc.code}: {exc.message}")
-            return {"status": "rejected", "code": exc.code, "message": exc.message}
+    def on_finish(self, body: Any) -> dict[str, Any]:
+        self._check_active()
+        finish = HelloFinish.from_json(body)
+        token, actions = self.protocol.finish_received(finish, self.node.clock())
+        self.do(actions)
+        return {"session": token}
+
+    def sender(self, headers: Mapping[str, str]) -> str:
+        """The node_id behind an inbound request's session (``Refused`` if none)."""
+        self._check_active()
+        return self.protocol.authenticate(
+            headers.get(SESSION_HEADER.lower()), headers.get("x-ailedger-node"), self.node.clock()
+        )
+
+    async def on_block(self, node_id: str, block: Block) -> dict[str, Any]:
+        peer = self.protocol.peer(node_id)
         if peer is not None:
             peer.known_blocks.add(block.hash)
-            peer.last_seen = self.node.clock()
         result = await self.node.submit_block(block)
-        if result.outcome is BlockOutcome.REJECTED:
-            self._punish(peer, listen_url, f"invalid block {block.hash}: {result.code}")
-        elif result.outcome is BlockOutcome.NEED_PARENTS:
-            if peer is not None and peer.connected:
-                self._maybe_sync(peer, force=True)
-            elif listen_url and self.table.free_outbound():
-                # A stranger with news: shake hands (which syncs if it is ahead) in a free
-                # outbound slot; with none free, the block comes again through our peers.
-                stranger = self.table.learn(listen_url, source="inbound")
-                if stranger is not None:
-                    self._spawn(self.connect(stranger), f"connect {stranger.url}")
-        out: dict[str, Any] = {"status": result.outcome.value}
+        outcome = result.outcome.value
+        self.do(
+            self.protocol.block_received(
+                node_id, block.hash, outcome, result.code, self.node.clock()
+            )
+        )
+        out: dict[str, Any] = {"status": outcome}
         if result.code:
             out.update(code=result.code, message=result.message)
         return out
 
-    async def on_transactions(self, objs: list[Any], listen_url: str | None) -> dict[str, Any]:
-        peer = self.sender(listen_url)
-        results = await self.node.submit_transactions(objs, source=peer.url if peer else None)
+    async def on_transactions(self, node_id: str, objs: list[Any]) -> dict[str, Any]:
+        results = await self.node.submit_transactions(objs, source=node_id)
+        judged = [(r.txid, r.status, r.error.code if r.error else None) for r in results]
+        self.do(self.protocol.txs_received(node_id, judged, self.node.clock()))
         out = []
         for result in results:
-            if peer is not None and result.txid:
-                peer.known_txs.add(result.txid)
             item: dict[str, Any] = {"txid": result.txid, "status": result.status}
             if result.error is not None:
                 item["code"] = result.error.code
-                if punishes_tx(result.error.code):
-                    self._punish(peer, listen_url, f"invalid transaction: {result.error.code}")
             out.append(item)
         return {"results": out}
 
-    def _punish(self, peer: Peer | None, listen_url: str | None, reason: str) -> None:
-        if peer is not None:
-            self.discourage(peer, reason)
-        else:
-            self.discourage_url(listen_url, reason)
+    def punish(self, node_id: str, reason: str) -> None:
+        self.do(self.protocol.misbehaved(node_id, reason, self.node.clock()))
 
     async def on_headers(self, locator: list[str], limit: int) -> list[str]:
-        self_chain = self.node.chain
+        chain = self.node.chain
 
         def after() -> list[str]:
-            entries = self_chain.tree.headers_after_locator(self_chain.tip, locator, limit)
+            entries = chain.tree.headers_after_locator(chain.tip, locator, limit)
             return [e.hash for e in entries]
 
         hashes = await self.node.run(after)
@@ -372,20 +380,13 @@ class P2P:
             return [raw.hex() for raw in reader.header_raws(hashes)]
 
     def oversize(self, scope: MutableMapping[str, Any]) -> None:
-        """An oversized body on a /p2p path is misbehaviour (the API's clients are not)."""
-        if str(scope.get("path", "")).startswith("/p2p/"):
-            for name, value in scope.get("headers", ()):
-                if name == b"x-ailedger-listen":
-                    self.discourage_url(value.decode("latin-1"), "oversized message")
-
-    def good_addresses(self) -> list[str]:
-        return self.table.good_addresses(self.node.clock())
-
-    # --- sync ----------------------------------------------------------------------------
-
-    def _maybe_sync(self, peer: Peer, *, force: bool = False) -> None:
-        """Sync from ``peer`` when it claims more work than our tip (or was told to)."""
-        if not self.active or self.sync.lock.locked():
+        """An oversized body on a /p2p path within a session is misbehaviour of that
+        session's node (the API's clients, and requests without a session, blame nobody)."""
+        if not str(scope.get("path", "")).startswith("/p2p/") or self.core is None:
             return
-        if force or peer.chain_work > self.node.chain.tip.chain_work:
-            self._spawn(self.sync.run(peer), f"sync {peer.url}")
+        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope.get("headers", ())}
+        try:
+            node_id = self.sender(headers)
+        except (Refused, NodeError):
+            return
+        self.punish(node_id, "oversized message")

@@ -126,7 +126,10 @@ class Sync:
     async def _headers_after(self, peer: Peer, locator: list[str]) -> list[Any]:
         assert self.p2p.client is not None
         answer = await self.p2p.client.call(
-            "POST", f"{peer.url}/p2p/headers", json={"locator": locator, "limit": MAX_HEADERS}
+            "POST",
+            f"{peer.url}/p2p/headers",
+            json={"locator": locator, "limit": MAX_HEADERS},
+            session=peer.token,
         )
         hexes = answer.get("headers") if isinstance(answer, dict) else None
         if not isinstance(hexes, list) or len(hexes) > MAX_HEADERS:
@@ -186,7 +189,7 @@ class Sync:
         plan = BlockDownload(needed)
         peers = [first] + [
             p
-            for p in self.p2p.table.connected()
+            for p in self.p2p.protocol.peers()
             if p is not first and (p.height or 0) >= (first.height or 0)
         ]
         log.info("p2p: downloading %d blocks from %d peers", len(needed), len(peers))
@@ -242,6 +245,7 @@ class Sync:
             f"{peer.url}/p2p/blocks",
             params=[("hash", h) for h in hashes],
             timeout=BLOCK_FETCH_TIMEOUT_S,
+            session=peer.token,
         )
         try:
             run = await self.p2p.node.checks.read_blocks(body, hashes)

@@ -4,9 +4,12 @@
 speaks the peer protocol of design.md §5 from a chain it holds: ``POST /p2p/hello``,
 ``POST /p2p/headers``, ``GET /p2p/blocks?hash=..`` and ``GET /p2p/blocks/{hash}``,
 ``GET /p2p/peers``, and it accepts (and
-records) the blocks and transactions a node pushes to it. It can also act: say hello to a
-node, push blocks, transactions or raw bodies, always naming itself with
-``X-Ailedger-Node`` and ``X-Ailedger-Listen: <its own url>``.
+records) the blocks and transactions a node pushes to it. It has a node key of its own
+and authenticates like a real peer (design.md §5): ``send_hello`` runs both steps of the
+handshake and keeps the session token the node issues, which every later request sends
+in ``X-Ailedger-Session``; it answers a node's hello (the node dials its listen URL back)
+with a proper signature. It can also act: push blocks, transactions or raw bodies, and
+lie about who it is (``claim_node_id``) or reuse a token (``sessions``).
 
 Everything it serves or sends is scriptable, so a test can make it lie: announce a
 wrong network or genesis, answer ``/p2p/headers`` with a run that does not connect, or
@@ -34,6 +37,8 @@ from consensus.merkle import merkle_root
 from consensus.params import REGTEST, ConsensusParams
 from consensus.pow import bits_to_target, block_work, next_bits, solve, target_to_bits
 from consensus.tx import Transaction
+from node.p2p.identity import NodeKey, hello_transcript
+from node.p2p.messages import Best, Hello, HelloAnswer, HelloFinish
 from tests.functional.framework import TestNode
 
 __all__ = [
@@ -168,16 +173,16 @@ def _chain_work(blocks: Sequence[Block]) -> int:
 
 
 class Request:
-    """One request the fake peer received: method, path, the sender's listen URL, body."""
+    """One request the fake peer received: method, path, the sender's node id, body."""
 
-    def __init__(self, method: str, path: str, listen: str | None, body: Any) -> None:
+    def __init__(self, method: str, path: str, sender: str | None, body: Any) -> None:
         self.method = method
         self.path = path
-        self.listen = listen
+        self.sender = sender
         self.body = body
 
     def __repr__(self) -> str:
-        return f"Request({self.method} {self.path} from {self.listen})"
+        return f"Request({self.method} {self.path} from {self.sender})"
 
 
 class FakePeer:
@@ -195,9 +200,19 @@ class FakePeer:
     ``requests`` records every request it received, in order.
     """
 
-    def __init__(self, params: ConsensusParams = REGTEST, *, node_id: str | None = None) -> None:
+    def __init__(self, params: ConsensusParams = REGTEST, *, key: NodeKey | None = None) -> None:
         self.params = params
-        self.node_id = node_id or secrets.token_hex(8)
+        self.key = key or NodeKey.from_seed(secrets.token_bytes(32))
+        self.node_id = self.key.node_id
+        self.claim_node_id: str | None = None
+        """A node_id to claim in place of its own (whose key it does not hold)."""
+        self.listen_url: str | None = None
+        """A listen URL to claim in place of its own."""
+        self.sessions: dict[str, str] = {}
+        """The session token each node (by URL) issued to it."""
+        self.last_hello: tuple[dict[str, Any], dict[str, Any]] | None = None
+        """The hello and finish it last sent, as sent (to replay them)."""
+        self._pending: dict[str, Hello] = {}
         genesis = genesis_block(params)
         self.network = params.network
         self.genesis_hash = genesis.hash
@@ -211,9 +226,7 @@ class FakePeer:
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
         self._server.daemon_threads = True
         self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
-        self.http = httpx.Client(
-            timeout=30.0, headers={"X-Ailedger-Node": self.node_id, "X-Ailedger-Listen": self.url}
-        )
+        self.http = httpx.Client(timeout=30.0)
         self._thread = threading.Thread(
             target=self._server.serve_forever, name=f"fakepeer {self.url}", daemon=True
         )
@@ -300,20 +313,43 @@ class FakePeer:
         with self._lock:
             self.chain.append(block)
 
-    def hello_message(self) -> dict[str, Any]:
+    def best(self) -> Best:
         with self._lock:
             best = self.announce or self.tip
             upto = next((i for i, b in enumerate(self.chain) if b.hash == best.hash), None)
             work = _chain_work(self.chain[: upto + 1]) if upto is not None else 0
-        return {
-            "network": self.network,
-            "genesis_hash": self.genesis_hash,
-            "node_id": self.node_id,
-            "version": "fakepeer",
-            "protocol": PROTOCOL_VERSION,
-            "listen_url": self.url,
-            "best": {"hash": best.hash, "height": best.height, "chain_work": f"{work:x}"},
-        }
+        return Best(best.hash, best.height, work)
+
+    def hello(self, challenge: str | None = None) -> Hello:
+        """Its hello (with a fresh challenge unless given), claiming what it is told to."""
+        return Hello(
+            network=self.network,
+            genesis_hash=self.genesis_hash,
+            node_id=self.claim_node_id or self.node_id,
+            version="fakepeer",
+            listen_url=self.listen_url or self.url,
+            best=self.best(),
+            challenge=challenge or secrets.token_hex(32),
+            protocol=PROTOCOL_VERSION,
+        )
+
+    def hello_message(self) -> dict[str, Any]:
+        return self.hello().to_json()
+
+    def answer_hello(self, obj: Any) -> dict[str, Any]:
+        """Its answer to a node's hello: its own hello, signed over both challenges."""
+        theirs = Hello.from_json(obj)
+        ours = self.hello()
+        self._pending[ours.challenge] = theirs
+        transcript = hello_transcript(
+            role="answer",
+            genesis_hash=self.genesis_hash,
+            dialer=theirs.node_id,
+            answerer=ours.node_id,
+            dialer_challenge=theirs.challenge,
+            answerer_challenge=ours.challenge,
+        )
+        return HelloAnswer(ours, self.key.sign_hello(transcript)).to_json()
 
     def headers_after(self, locator: Sequence[str], limit: int) -> list[str]:
         """Our headers after the first locator hash on our chain (after genesis if none)."""
@@ -358,22 +394,49 @@ class FakePeer:
         """POST ``json``, or raw ``content`` (``chunked``: without a Content-Length, in
         64 KiB pieces, so only counting what arrives can find it too large)."""
         url = node if isinstance(node, str) else node.url
+        headers = self._headers(url)
         if content is None:
-            return self.http.post(f"{url}{path}", json=json)
+            return self.http.post(f"{url}{path}", json=json, headers=headers)
         body: bytes | Iterator[bytes] = content
         if chunked:
             body = (content[i : i + 65536] for i in range(0, len(content), 65536))
         return self.http.post(
-            f"{url}{path}", content=body, headers={"Content-Type": "application/json"}
+            f"{url}{path}", content=body, headers={**headers, "Content-Type": "application/json"}
         )
 
     def get(self, node: TestNode | str, path: str) -> httpx.Response:
         url = node if isinstance(node, str) else node.url
-        return self.http.get(f"{url}{path}")
+        return self.http.get(f"{url}{path}", headers=self._headers(url))
+
+    def _headers(self, url: str) -> dict[str, str]:
+        headers = {"X-Ailedger-Node": self.claim_node_id or self.node_id}
+        if url in self.sessions:
+            headers["X-Ailedger-Session"] = self.sessions[url]
+        return headers
 
     def send_hello(self, node: TestNode | str) -> httpx.Response:
-        """Handshake as an inbound peer of ``node``."""
-        return self.post(node, "/p2p/hello", json=self.hello_message())
+        """Handshake as an inbound peer of ``node`` (both steps): the answer to the finish
+        (whose ``session`` it keeps), or the refusal of the hello."""
+        url = node if isinstance(node, str) else node.url
+        hello = self.hello()
+        first = self.http.post(f"{url}/p2p/hello", json=hello.to_json())
+        if first.status_code != 200:
+            return first
+        answer = HelloAnswer.from_json(first.json())
+        transcript = hello_transcript(
+            role="dial",
+            genesis_hash=self.genesis_hash,
+            dialer=hello.node_id,
+            answerer=answer.hello.node_id,
+            dialer_challenge=hello.challenge,
+            answerer_challenge=answer.hello.challenge,
+        )
+        finish = HelloFinish(hello.node_id, answer.hello.challenge, self.key.sign_hello(transcript))
+        self.last_hello = (hello.to_json(), finish.to_json())
+        response = self.http.post(f"{url}/p2p/hello/finish", json=finish.to_json())
+        if response.status_code == 200:
+            self.sessions[url] = response.json()["session"]
+        return response
 
     def push_block(self, node: TestNode | str, block: Block | dict[str, Any]) -> httpx.Response:
         body = block.to_json() if isinstance(block, Block) else block
@@ -413,7 +476,7 @@ def _handler_for(peer: FakePeer) -> type[BaseHTTPRequestHandler]:
                 return None
 
         def do_GET(self) -> None:
-            peer._record(Request("GET", self.path, self.headers.get("X-Ailedger-Listen"), None))
+            peer._record(Request("GET", self.path, self.headers.get("X-Ailedger-Node"), None))
             url = urlsplit(self.path)
             if url.path == "/p2p/blocks":
                 self._answer(200, {"blocks": peer.blocks_run(parse_qs(url.query).get("hash", []))})
@@ -430,9 +493,11 @@ def _handler_for(peer: FakePeer) -> type[BaseHTTPRequestHandler]:
 
         def do_POST(self) -> None:
             body = self._body()
-            peer._record(Request("POST", self.path, self.headers.get("X-Ailedger-Listen"), body))
+            peer._record(Request("POST", self.path, self.headers.get("X-Ailedger-Node"), body))
             if self.path == "/p2p/hello":
-                self._answer(200, peer.hello_message())
+                self._answer(200, peer.answer_hello(body))
+            elif self.path == "/p2p/hello/finish":
+                self._answer(200, {"session": secrets.token_hex(24)})
             elif self.path == "/p2p/headers":
                 locator = body.get("locator", []) if isinstance(body, dict) else []
                 limit = body.get("limit", 2000) if isinstance(body, dict) else 2000

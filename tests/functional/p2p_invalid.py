@@ -5,16 +5,17 @@ with bad proof of work, a bad Merkle root, an invalid transaction or wrong bits;
 sync the node starts against it, a run of headers that does not connect or a block body
 that is not the one its header commits to; a badly signed transaction, an oversized body,
 a hello of another network. Each time the node must refuse it, show the sender as
-discouraged with a reason in ``/v1/peers``, answer its further ``/p2p/*`` requests with
-403, and keep its chain and its honest peer: same tip, the honest node not discouraged
-and still syncing.
+discouraged with a reason in ``/v1/peers``, drop its session (its further ``/p2p/*``
+requests get 401) and refuse its next hello (403), and keep its chain and its honest
+peer: same tip, the honest node not discouraged and still syncing. A hello that is
+refused before the sender proved its node key blames nobody.
 
 What is not misbehaviour (design.md §5) is not punished: a too-new block is held back
 and accepted later, a block on a side branch is stored, a duplicate transaction or one
 whose reference the node has not seen yet is only refused.
 
-Each test uses a fresh fake peer (a new port, so a new URL) because discouragement is
-per URL. The two honest nodes are shared by the module: starting them is the slow part.
+Each test uses a fresh fake peer (a new node key and a new port) because discouragement
+is per node. The two honest nodes are shared by the module: starting them is the slow part.
 """
 
 from __future__ import annotations
@@ -117,16 +118,18 @@ def assert_discouraged(node: TestNode, fake: FakePeer, reason: str) -> None:
     view = peer_view(node, fake.url)
     assert view is not None
     assert reason in (view["reason"] or ""), view
+    assert view["node_id"] == fake.node_id, view
     refused = {
-        "hello": fake.send_hello(node),
         "peers": fake.get(node, "/p2p/peers"),
         "block": fake.push_block(node, fake.tip),
         "headers": fake.post(node, "/p2p/headers", json={"locator": [], "limit": 10}),
         "transactions": fake.push_transactions(node, []),
     }
     for what, response in refused.items():
-        assert response.status_code == 403, f"{what}: {response.status_code} {response.text}"
-    assert fake.send_hello(node).json()["error"]["code"] == "peer-discouraged"
+        assert response.status_code == 401, f"{what}: {response.status_code} {response.text}"
+    hello = fake.send_hello(node)
+    assert hello.status_code == 403, hello.text
+    assert hello.json()["error"]["code"] == "peer-discouraged"
 
 
 def assert_honest_untouched(honest: Honest, before: tuple[int, str]) -> None:
@@ -148,10 +151,16 @@ def pushed(fake: FakePeer, node: TestNode, block: Block) -> dict[str, Any]:
 
 
 def connected_fake(fake: FakePeer, node: TestNode) -> None:
-    """The fake holds the node's chain and has said hello (an inbound peer of the node)."""
+    """The fake holds the node's chain and has said hello (an inbound peer of the node,
+    whose listen URL the node verified by dialing it back)."""
     fake.copy_chain(node)
     response = fake.send_hello(node)
     assert response.status_code == 200, response.text
+    wait_until(
+        lambda: (peer_view(node, fake.url) or {}).get("node_id") == fake.node_id,
+        timeout=30,
+        what=f"{node} to verify {fake}'s listen url",
+    )
     assert not is_discouraged(node, fake.url)
 
 
@@ -326,17 +335,18 @@ def test_oversized_body_discourages_the_sender(
     assert_honest_untouched(honest, before)
 
 
-def test_hello_with_wrong_genesis_is_refused_and_discouraged(
-    honest: Honest, fake: FakePeer
-) -> None:
+def test_hello_with_wrong_genesis_is_refused_blaming_nobody(honest: Honest, fake: FakePeer) -> None:
+    """Refused before the sender proved its key, so nobody is blamed: the same key with
+    the right genesis is welcome at once."""
     node0, _ = honest
     before = tip(node0)
     fake.genesis_hash = "00" * 32
     response = fake.send_hello(node0)
     assert response.status_code == 403, response.text
     assert response.json()["error"]["code"] == "hello-refused"
-    fake.genesis_hash = genesis_header(REGTEST).hash  # even an honest hello is refused now
-    assert_discouraged(node0, fake, "wrong genesis")
+    assert "wrong genesis" in response.json()["error"]["message"]
+    fake.genesis_hash = genesis_header(REGTEST).hash
+    connected_fake(fake, node0)
     assert_honest_untouched(honest, before)
 
 

@@ -12,6 +12,7 @@ import httpx
 import pytest
 
 from consensus.block import ZERO_HASH, Header
+from consensus.genesis import genesis_header
 from consensus.params import REGTEST
 from consensus.pow import bits_to_target
 from consensus.tx import Transaction
@@ -19,6 +20,8 @@ from node.api import create_app
 from node.config import Settings
 from node.daemon import Node
 from node.miner import mine_once
+from node.p2p.identity import NodeKey, hello_transcript
+from node.p2p.messages import Best, Hello, HelloAnswer, HelloFinish
 from tests.consensus.conftest import (
     ALICE,
     BOB,
@@ -96,6 +99,38 @@ async def open_api(settings: Settings) -> AsyncIterator[Api]:
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://node.test") as client:
             yield Api(client, app.state.node)
+
+
+async def open_session(
+    client: httpx.AsyncClient, key: NodeKey, listen_url: str = "http://127.0.0.1:9"
+) -> dict[str, str]:
+    """Say hello to the node behind ``client`` as ``key``'s node (both steps of the
+    handshake): the headers that name the session it opens."""
+    genesis = genesis_header(REGTEST)
+    hello = Hello(
+        "regtest",
+        genesis.hash,
+        key.node_id,
+        "test",
+        listen_url,
+        Best(genesis.hash, 0, 1),
+        "cc" * 32,
+    )
+    first = await client.post("/p2p/hello", json=hello.to_json())
+    assert first.status_code == 200, first.text
+    answer = HelloAnswer.from_json(first.json())
+    transcript = hello_transcript(
+        role="dial",
+        genesis_hash=genesis.hash,
+        dialer=key.node_id,
+        answerer=answer.hello.node_id,
+        dialer_challenge=hello.challenge,
+        answerer_challenge=answer.hello.challenge,
+    )
+    finish = HelloFinish(key.node_id, answer.hello.challenge, key.sign_hello(transcript))
+    second = await client.post("/p2p/hello/finish", json=finish.to_json())
+    assert second.status_code == 200, second.text
+    return {"X-Ailedger-Node": key.node_id, "X-Ailedger-Session": second.json()["session"]}
 
 
 @pytest.fixture

@@ -1,26 +1,38 @@
 """In-process tests of what a node serves to peers that sync from it: block runs
-(``GET /p2p/blocks?hash=..``), single blocks and header runs; and what it does with a
-pushed block whose parent it lacks."""
+(``GET /p2p/blocks?hash=..``), single blocks and header runs, within a session; what it
+answers without one; and blocks submitted from outside the peers (``POST /v1/blocks``)."""
 
 from __future__ import annotations
 
-import asyncio
+from collections.abc import AsyncIterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 from consensus.block import Block, Header
 from consensus.genesis import genesis_header
 from consensus.params import REGTEST
 from node.api.routes import p2p as p2p_routes
-from node.p2p.peers import Direction, Peer
+from node.api.routes import submitblock
+from node.p2p.identity import NodeKey
 from node.p2p.policy import MAX_FETCH_BLOCKS
 from tests.consensus.conftest import ALICE, BOB, dataset_payload, make_tx
-from tests.node.conftest import Api, open_api, regtest_settings
+from tests.node.conftest import Api, open_api, open_session, regtest_settings
 from tests.node.test_api import error_of
 from tests.node.test_chainstate import mine_run
 
 UNKNOWN = "ab" * 32
+
+
+@pytest.fixture
+async def api(tmp_path: Path) -> AsyncIterator[Api]:
+    """A node, and a session at it (what a peer that syncs from it holds)."""
+    async with open_api(regtest_settings(tmp_path)) as opened:
+        opened.client.headers.update(
+            await open_session(opened.client, NodeKey.from_seed(b"p" * 32))
+        )
+        yield opened
 
 
 async def mined_chain(api: Api, blocks: int) -> list[str]:
@@ -100,38 +112,64 @@ async def test_an_unknown_single_block_is_404(api: Api) -> None:
     assert error_of(response) == (404, "not-found")
 
 
-# --- a pushed block whose parent is unknown ------------------------------------------------
-
-STRANGER = "http://127.0.0.1:9"
+# --- sessions ---------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("taken", "dialed"), [(0, True), (1, True), (2, False)])
-async def test_a_stranger_pushing_an_orphan_is_dialed_only_into_a_free_outbound_slot(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, taken: int, dialed: bool
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("GET", "/p2p/peers"),
+        ("GET", f"/p2p/blocks/{UNKNOWN}"),
+        ("GET", f"/p2p/blocks?hash={UNKNOWN}"),
+        ("POST", "/p2p/headers"),
+        ("POST", "/p2p/blocks"),
+        ("POST", "/p2p/transactions"),
+    ],
+)
+async def test_a_request_without_a_valid_session_is_401_and_blames_nobody(
+    tmp_path: Path, method: str, path: str
 ) -> None:
-    async with open_api(regtest_settings(tmp_path, max_outbound=2)) as api:
-        p2p = api.node.p2p
-
-        async def still_there(peer: Peer) -> None:
-            """The made-up peers answer nothing: keep the maintenance from dropping them."""
-
-        monkeypatch.setattr(p2p, "_refresh", still_there)
-        for n in range(taken):
-            peer = p2p.table.learn(f"http://127.0.0.1:{10 + n}", source="gossip")
-            assert peer is not None
-            p2p.table.connected_ok(peer, 0, direction=Direction.OUTBOUND)
-        dials: list[str] = []
-
-        async def connect(peer: Peer) -> bool:
-            dials.append(peer.url)
-            return False
-
-        monkeypatch.setattr(p2p, "connect", connect)
-        orphan = mine_run(genesis_header(REGTEST), [[], []])[-1]
-        response = await api.client.post(
-            "/p2p/blocks", json=orphan.to_json(), headers={"X-Ailedger-Listen": STRANGER}
+    async with open_api(regtest_settings(tmp_path)) as api:
+        honest = await open_session(api.client, NodeKey.from_seed(b"h" * 32))
+        stolen = {**honest, "X-Ailedger-Node": NodeKey.from_seed(b"x" * 32).node_id}
+        for headers in ({}, {"X-Ailedger-Session": "ab" * 24}, stolen):
+            response = await api.client.request(method, path, json={}, headers=headers)
+            assert error_of(response) == (401, "no-session")
+        assert (
+            api.node.p2p.protocol.discouraged(honest["X-Ailedger-Node"], api.node.clock()) is None
         )
-        assert response.json()["status"] == "need-parents"
-        await asyncio.sleep(0.05)  # a dial is a task of its own: let it start
-        assert dials == ([STRANGER] if dialed else [])
-        assert p2p.table.count(Direction.OUTBOUND) == taken
+        response = await api.client.get("/p2p/peers", headers=honest)
+        assert response.status_code == 200, response.text
+
+
+# --- POST /v1/blocks ----------------------------------------------------------------------
+
+
+async def test_a_block_from_outside_the_peers_gets_the_outcomes_of_a_push(api: Api) -> None:
+    blocks = mine_run(genesis_header(REGTEST), [[], [], []])
+    public = {"X-Ailedger-Session": ""}
+
+    async def submit(block: Block) -> httpx.Response:
+        return await api.client.post("/v1/blocks", json=block.to_json(), headers=public)
+
+    assert (await submit(blocks[0])).json() == {"hash": blocks[0].hash, "status": "accepted"}
+    assert (await submit(blocks[0])).json()["status"] == "duplicate"
+    assert (await submit(blocks[2])).json()["status"] == "need-parents"
+    assert (await api.get("/v1/status"))["best_hash"] == blocks[0].hash
+    bad = Block(blocks[1].header, (make_tx(ALICE, "dataset", dataset_payload("not-in-root")),))
+    assert error_of(await submit(bad)) == (400, "bad-merkle-root")
+    assert error_of(await api.client.post("/v1/blocks", json={"header": 1})) == (
+        422,
+        "bad-block",
+    )
+
+
+async def test_submitted_blocks_are_rate_limited(api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(submitblock, "BURST", 2)
+    monkeypatch.setattr(submitblock, "RATE_PER_S", 0.001)  # no refill within the test
+    block = mine_run(genesis_header(REGTEST), [[]])[0]
+    answers = [
+        (await api.client.post("/v1/blocks", json=block.to_json())).status_code for _ in range(4)
+    ]
+    assert answers[:2] == [200, 200]
+    assert answers[2:] == [429, 429]

@@ -34,7 +34,7 @@ async def add_peer(node: NodeDep, body: AdminPeerIn) -> dict[str, Any]:
     url = body.url.rstrip("/")
     if not url.startswith(("http://", "https://")) or url == node.p2p.url:
         raise ApiError(422, "bad-request", "url must be another node's http(s) base URL")
-    connected = await node.p2p.add_peer(url)
+    connected = await node.p2p.connect_now(url)
     peer = node.p2p.table.get(url)
     return {"url": url, "connected": connected, "reason": peer.reason if peer else None}
 

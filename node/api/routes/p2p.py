@@ -1,53 +1,133 @@
-"""The peer protocol's HTTP paths (design.md §5), under /p2p."""
+"""The peer protocol's HTTP paths (design.md §5), under /p2p.
+
+``POST /p2p/hello`` and ``POST /p2p/hello/finish`` open a session (the node key proofs of
+``node.p2p.identity``); every other path needs its token in ``X-Ailedger-Session``: a
+request without a valid one is answered 401 and blames nobody.
+"""
 
 from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, Query
+from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.responses import Response
 
-from consensus.errors import BlockNotFound
+from consensus.block import Block
+from consensus.errors import BlockNotFound, InvalidBlock
 from node.api.deps import NodeDep, json_body
 from node.api.errors import ApiError
+from node.p2p.messages import MalformedMessage
 from node.p2p.policy import MAX_FETCH_BLOCKS
+from node.p2p.protocol import Refused
 
-__all__ = ["router"]
+__all__ = ["error_responses", "router"]
 
 router = APIRouter(prefix="/p2p", tags=["p2p"])
 
 JsonBody = Annotated[Any, Depends(json_body)]
-Listen = Annotated[str | None, Header(alias="X-Ailedger-Listen")]
 MAX_TXS = 1000
 MAX_FETCH_BYTES = 4 << 20
 
+_ERROR_SCHEMA = {
+    "type": "object",
+    "required": ["error"],
+    "properties": {
+        "error": {
+            "type": "object",
+            "required": ["code", "message"],
+            "properties": {"code": {"type": "string"}, "message": {"type": "string"}},
+        }
+    },
+}
+_WHY = {
+    401: "no valid session (say hello first); nobody is blamed",
+    403: "refused: hello-refused (another network, or ourselves) or peer-discouraged",
+    404: "not found",
+    413: "body too large",
+    422: "malformed message",
+    429: "rate-limited",
+    503: "p2p is switched off (network-inactive) or the node is shutting down",
+}
 
-@router.post("/hello")
-async def hello(node: NodeDep, body: JsonBody, listen: Listen = None) -> dict[str, Any]:
-    """Handshake: answered with our own hello; another network or genesis is refused."""
-    return node.p2p.on_hello(body, listen)
+
+def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses=`` for these error statuses, each with the error body."""
+    return {
+        s: {"description": _WHY[s], "content": {"application/json": {"schema": _ERROR_SCHEMA}}}
+        for s in statuses
+    }
 
 
-@router.post("/blocks")
-async def push_block(node: NodeDep, body: JsonBody, listen: Listen = None) -> dict[str, Any]:
+def _refused(exc: Refused) -> ApiError:
+    return ApiError(exc.status, exc.code, exc.message)
+
+
+def sender(node: NodeDep, request: Request) -> str:
+    """The node_id of the session the request names."""
+    try:
+        return node.p2p.sender(request.headers)
+    except Refused as exc:
+        raise _refused(exc) from None
+
+
+Sender = Annotated[str, Depends(sender)]
+_SESSION_ERRORS = (401, 403, 413, 422, 429, 503)
+SessionHeader = Annotated[str | None, Header(alias="X-Ailedger-Session")]
+
+
+@router.post("/hello", responses=error_responses(403, 413, 422, 429, 503))
+async def hello(node: NodeDep, body: JsonBody) -> dict[str, Any]:
+    """Handshake, step 1: the answer is our hello (with a fresh challenge) and our
+    signature over both challenges; another network or genesis is refused."""
+    try:
+        return node.p2p.on_hello(body)
+    except MalformedMessage as exc:
+        raise ApiError(422, "bad-request", str(exc)) from None
+    except Refused as exc:
+        raise _refused(exc) from None
+
+
+@router.post("/hello/finish", responses=error_responses(401, 403, 413, 422, 429, 503))
+async def finish(node: NodeDep, body: JsonBody) -> dict[str, Any]:
+    """Handshake, step 2: the dialer's signature over our challenge opens a session:
+    ``{"session": token}``, to send in ``X-Ailedger-Session`` from then on."""
+    try:
+        return node.p2p.on_finish(body)
+    except MalformedMessage as exc:
+        raise ApiError(422, "bad-request", str(exc)) from None
+    except Refused as exc:
+        raise _refused(exc) from None
+
+
+@router.post("/blocks", responses=error_responses(*_SESSION_ERRORS))
+async def push_block(
+    node: NodeDep, node_id: Sender, body: JsonBody, session: SessionHeader = None
+) -> dict[str, Any]:
     """A new block: accepted, duplicate, need-parents, too-new or rejected (with a code)."""
-    return await node.p2p.on_block(body, listen)
+    try:
+        block = Block.from_json(body)
+    except InvalidBlock as exc:
+        node.p2p.punish(node_id, f"{exc.code}: {exc.message}")
+        return {"status": "rejected", "code": exc.code, "message": exc.message}
+    return await node.p2p.on_block(node_id, block)
 
 
-@router.post("/transactions")
-async def push_transactions(node: NodeDep, body: JsonBody, listen: Listen = None) -> dict[str, Any]:
-    node.p2p.sender(listen)
+@router.post("/transactions", responses=error_responses(*_SESSION_ERRORS))
+async def push_transactions(
+    node: NodeDep, node_id: Sender, body: JsonBody, session: SessionHeader = None
+) -> dict[str, Any]:
     txs = body.get("transactions") if isinstance(body, dict) else None
     if not isinstance(txs, list) or len(txs) > MAX_TXS:
-        node.p2p.discourage_url(listen, "malformed transactions message")
+        node.p2p.punish(node_id, "malformed transactions message")
         raise ApiError(422, "bad-request", f'body must be {{"transactions": [...]}} (<= {MAX_TXS})')
-    return await node.p2p.on_transactions(txs, listen)
+    return await node.p2p.on_transactions(node_id, txs)
 
 
-@router.post("/headers")
-async def get_headers(node: NodeDep, body: JsonBody, listen: Listen = None) -> dict[str, Any]:
+@router.post("/headers", responses=error_responses(*_SESSION_ERRORS))
+async def get_headers(
+    node: NodeDep, node_id: Sender, body: JsonBody, session: SessionHeader = None
+) -> dict[str, Any]:
     """Headers after the first locator hash on our active chain (at most 2000)."""
-    node.p2p.sender(listen)
     locator = body.get("locator") if isinstance(body, dict) else None
     limit = body.get("limit", 2000) if isinstance(body, dict) else None
     if (
@@ -61,13 +141,15 @@ async def get_headers(node: NodeDep, body: JsonBody, listen: Listen = None) -> d
     return {"headers": await node.p2p.on_headers(locator, limit)}
 
 
-@router.get("/blocks")
+@router.get("/blocks", responses=error_responses(*_SESSION_ERRORS))
 def get_blocks(
-    node: NodeDep, hashes: Annotated[list[str], Query(alias="hash")], listen: Listen = None
+    node: NodeDep,
+    node_id: Sender,
+    hashes: Annotated[list[str], Query(alias="hash")],
+    session: SessionHeader = None,
 ) -> Response:
     """A run of blocks (``?hash=..&hash=..``, at most 16) for a syncing peer: those held,
     in the order asked, up to the first one missing and within about 4 MiB."""
-    node.p2p.sender(listen)
     if not 1 <= len(hashes) <= MAX_FETCH_BLOCKS:
         raise ApiError(422, "bad-request", f"ask for 1 to {MAX_FETCH_BLOCKS} blocks")
     with node.reader() as reader:
@@ -75,10 +157,11 @@ def get_blocks(
     return Response(body, media_type="application/json")
 
 
-@router.get("/blocks/{block_hash}")
-def get_block(node: NodeDep, block_hash: str, listen: Listen = None) -> Response:
+@router.get("/blocks/{block_hash}", responses=error_responses(404, *_SESSION_ERRORS))
+def get_block(
+    node: NodeDep, node_id: Sender, block_hash: str, session: SessionHeader = None
+) -> Response:
     """One block in its JSON form (what a syncing peer fetches, so it is served raw)."""
-    node.p2p.sender(listen)
     with node.reader() as reader:
         body = reader.block_json_bytes(block_hash)
     if body is None:
@@ -86,7 +169,6 @@ def get_block(node: NodeDep, block_hash: str, listen: Listen = None) -> Response
     return Response(body, media_type="application/json")
 
 
-@router.get("/peers")
-def get_peers(node: NodeDep, listen: Listen = None) -> dict[str, Any]:
-    node.p2p.sender(listen)
+@router.get("/peers", responses=error_responses(*_SESSION_ERRORS))
+def get_peers(node: NodeDep, node_id: Sender, session: SessionHeader = None) -> dict[str, Any]:
     return {"peers": node.p2p.good_addresses()}

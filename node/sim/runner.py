@@ -25,6 +25,7 @@ from consensus.genesis import genesis_header
 from consensus.params import REGTEST
 from node.sim.blocks import Miners, SimBlock, make_block, sample_tx_bytes
 from node.sim.events import US_PER_MS, US_PER_S, EventQueue
+from node.sim.keys import KeyRing, stand_in_signatures
 from node.sim.metrics import reach_times, summarize_reach
 from node.sim.network import LinkModel, Network, random_topology
 from node.sim.peer import SimNode
@@ -52,6 +53,8 @@ class SimConfig:
     miners: int = 20
     partition_s: float = 600.0
     join: bool = True
+    real_signatures: bool = False
+    """Real Ed25519 hello signatures (slow at scale); else a stand-in (``node.sim.keys``)."""
     line: bool = False
     """A line instead of a random graph: node i dials only node i-1 (``max_outbound`` 1),
     and node 0 mines every block, as in ``scripts/bench propagation``'s line."""
@@ -90,6 +93,7 @@ class Simulation:
         self.mined_at: dict[str, int] = {}
         self.hold: dict[str, list[int]] = {}
         self.tx_bytes = sample_tx_bytes(self.params)
+        self.keys = KeyRing(real=config.real_signatures)
         self.nodes: list[SimNode] = []
         self._topology_rng = self._rng("topology")
         self._phase_rng = self._rng("phase")
@@ -112,8 +116,15 @@ class Simulation:
     # --- nodes -------------------------------------------------------------------------
 
     def _add_node(self, seeds: list[int]) -> SimNode:
-        outbound = 1 if self.config.line else self.config.outbound
-        node = SimNode(self, len(self.nodes), outbound, self.config.max_inbound)
+        index = len(self.nodes)
+        node = SimNode(
+            self,
+            index,
+            self.keys.make(f"{self.config.seed}:{index}".encode()),
+            self._rng(f"node:{index}"),
+            max_outbound=1 if self.config.line else self.config.outbound,
+            max_inbound=self.config.max_inbound,
+        )
         self.nodes.append(node)
         self.fabric.nodes.append(node)
         self.network.grow(len(self.nodes))
@@ -185,6 +196,10 @@ class Simulation:
     # --- the run -----------------------------------------------------------------------
 
     def run(self) -> Outcome:
+        with stand_in_signatures(self.keys):
+            return self._run()
+
+    def _run(self) -> Outcome:
         config = self.config
         if config.line:
             picks = [[i - 1] if i else [] for i in range(config.nodes)]

@@ -13,8 +13,12 @@ import pytest
 from typer.testing import CliRunner
 
 import consensus.chain
+import node.p2p.identity
 import node.p2p.peers
 import node.p2p.policy
+import node.p2p.protocol
+import node.p2p.service
+import node.p2p.sync
 import node.sim.peer
 from node.cli import app
 from node.sim import LinkModel, SimConfig, Simulation, dumps, to_json
@@ -128,17 +132,32 @@ def test_five_percent_loss_still_converges() -> None:
     assert outcome.discouraged == 0
 
 
-def test_the_simulator_drives_the_nodes_own_classes(run: tuple[Simulation, dict]) -> None:
-    """No second implementation: the peer table, the download window and the block tree of a
-    simulated node are the very classes the node imports."""
+def test_the_simulator_drives_the_nodes_own_protocol_core(run: tuple[Simulation, dict]) -> None:
+    """No second implementation: each simulated node runs the very peer protocol class the
+    node's service runs, with its peer table, and the node's download window and tree."""
     sim, _ = run
     simulated = sim.nodes[0]
-    assert type(simulated.table) is node.p2p.peers.PeerTable
+    assert type(simulated.core) is node.p2p.protocol.PeerProtocol
+    assert node.p2p.service.PeerProtocol is node.p2p.protocol.PeerProtocol
+    assert type(simulated.core.table) is node.p2p.peers.PeerTable
     assert type(simulated.chain.tree) is consensus.chain.BlockTree
     assert node.sim.peer.BlockDownload is node.p2p.policy.BlockDownload
-    peer = simulated.table.connected()[0]
-    assert type(peer) is node.p2p.peers.Peer
-    assert type(peer.known_blocks) is node.p2p.peers.KnownSet
+    assert node.p2p.sync.BlockDownload is node.p2p.policy.BlockDownload
+    peer = simulated.core.peers()[0]
+    assert type(peer) is node.p2p.peers.Peer and peer.token is not None  # a real session
+
+
+def test_real_hello_signatures_give_the_same_network() -> None:
+    """The stand-in signatures change nothing the core decides: with real Ed25519 keys a
+    small network forms and converges too, and the core's own check is back afterwards."""
+    config = replace(SMALL, nodes=12, blocks=5, partition_s=0, join=False, real_signatures=True)
+    sim = Simulation(config)
+    outcome = sim.run()
+    assert outcome.converged and outcome.discouraged == 0
+    assert all(len(n.core.peers()) >= config.outbound for n in sim.nodes)
+    assert node.p2p.protocol.verify_hello is node.p2p.identity.verify_hello
+    Simulation(replace(config, real_signatures=False)).run()
+    assert node.p2p.protocol.verify_hello is node.p2p.identity.verify_hello
 
 
 def test_cli_prints_the_summary_and_the_abstractions(tmp_path: Path) -> None:

@@ -45,6 +45,9 @@ def simulate(
     block_cpu_ms: Annotated[
         float, typer.Option(min=0, max=60_000, help="CPU per new block (calibrated: 7 ms).")
     ] = 7.0,
+    real_signatures: Annotated[
+        bool, typer.Option(help="Real Ed25519 hello signatures (slow with many nodes).")
+    ] = False,
     json_file: Annotated[
         Path | None, typer.Option("--json", metavar="FILE", help="Write the figures as JSON.")
     ] = None,
@@ -63,6 +66,7 @@ def simulate(
         miners=min(miners, nodes),
         partition_s=partition_s,
         costs=Costs(block_us=round(block_cpu_ms * 1000)),
+        real_signatures=real_signatures,
     )
     document = to_json(config, Simulation(config).run())
     if json_file is not None:

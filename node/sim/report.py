@@ -28,12 +28,22 @@ ABSTRACTED = [
     "HTTP and TCP: each request/answer is one message of its real size on a link with "
     "latency, jitter and per-link bandwidth (no shared uplink, no congestion control); a lost "
     "message fails its request after the client's timeout",
-    "hello signatures (unless real_signatures): a keyed SHA-512 stands in for Ed25519 and "
-    "the core's verify_hello checks it for the run; the measured Ed25519 CPU time is charged",
     "storage of the address book (the core's Persist and Forget) and transaction gossip: "
     "only blocks are relayed",
     "adversaries: every node is honest",
 ]
+
+
+STAND_IN_SIGNATURES = (
+    "hello signatures: a keyed SHA-512 stands in for Ed25519 and the core's verify_hello "
+    "checks it for the run (--real-signatures runs Ed25519); the measured Ed25519 CPU time "
+    "is charged"
+)
+
+
+def abstracted(config: SimConfig) -> list[str]:
+    """What this run did not run for real."""
+    return ABSTRACTED if config.real_signatures else [*ABSTRACTED, STAND_IN_SIGNATURES]
 
 
 def to_json(config: SimConfig, outcome: Outcome) -> dict[str, Any]:
@@ -73,10 +83,11 @@ def to_json(config: SimConfig, outcome: Outcome) -> dict[str, Any]:
             "txs_per_block": config.txs_per_block,
             "blocks": config.blocks,
             "miners": config.miners,
+            "real_signatures": config.real_signatures,
             "costs_us": asdict(config.costs),
         },
         "run": {"events": outcome.events, "simulated_s": outcome.sim_seconds},
-        "abstracted": ABSTRACTED,
+        "abstracted": abstracted(config),
     }
 
 

@@ -37,9 +37,8 @@ class EventQueue:
     def after(self, delay: int, callback: Callable[[Any], None], argument: Any = None) -> None:
         self.at(self.now + delay, callback, argument)
 
-    def run_until(self, stop: int, done: Callable[[], bool] | None = None) -> bool:
-        """Run events due up to ``stop`` (then the clock reads ``stop``). With ``done``, stop
-        early, as soon as it holds after an event; True when it did."""
+    def run_until(self, stop: int) -> None:
+        """Run the events due up to ``stop``; then the clock reads ``stop``."""
         heap = self._heap
         pop = heapq.heappop
         while heap and heap[0][0] <= stop:
@@ -47,7 +46,4 @@ class EventQueue:
             self.now = when
             callback(argument)
             self.processed += 1
-            if done is not None and done():
-                return True
         self.now = max(self.now, stop)
-        return False

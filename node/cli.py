@@ -1,6 +1,7 @@
 """The ``ailedger`` command line (design §8): run a node, make keys, read the chain.
 
-Writing records (``register``, ``record``) lives in ``node.cli_records``; ``verify``,
+Writing records (``register``, ``record``) lives in ``node.cli_records``, the helpers
+both share in ``node.cli_common``; ``verify``,
 ``lineage`` and ``status`` are here. Exit codes, for scripts:
 
     0  done (``verify``: every record verified)
@@ -15,29 +16,33 @@ from __future__ import annotations
 import os
 import tempfile
 from collections import deque
-from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import suppress
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, Any
 
 import typer
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 from rich.tree import Tree
 
-from consensus.errors import InvalidTx
 from consensus.keys import private_key_to_pem, public_key_hex
-from node.client import ApiError, Client, NodeUnavailable
-from node.manifest import ArtifactError, artifact_size, digest_path, is_digest
+from node.cli_common import (
+    DEFAULT_NODE,
+    digest_of,
+    err,
+    fail,
+    failures,
+    out,
+)
+from node.cli_records import record_app, register_app
+from node.client import Client
 from node.sim.command import simulate
 from node.verifier import RecordReport, VerifyReport, verify_artifact
 
 __all__ = ["app", "main"]
 
-DEFAULT_NODE = "http://127.0.0.1:8000"
 DEFAULT_KEY_FILE = "ailedger-key.pem"
 
 app = typer.Typer(
@@ -47,35 +52,9 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-out = Console(highlight=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False, soft_wrap=True)
-
 NodeOption = Annotated[
     str, typer.Option("--node", envvar="AILEDGER_NODE", help="The node's API base URL.")
 ]
-
-
-def fail(message: str, code: int = 1) -> NoReturn:
-    """Print one error line and exit with ``code``."""
-    err.print("[bold red]error:[/] " + escape(message))
-    raise typer.Exit(code)
-
-
-@contextmanager
-def failures() -> Iterator[None]:
-    """Turn the errors a command can meet into one line and an exit code."""
-    try:
-        yield
-    except NodeUnavailable as exc:
-        fail(f"cannot reach the node: {exc.message}", 2)
-    except ApiError as exc:
-        fail(f"{exc.code}: {exc.message}", 1)
-    except ArtifactError as exc:
-        fail(str(exc), 2)
-    except InvalidTx as exc:
-        fail(f"{exc.code}: {exc.message}", 2)
-    except TimeoutError as exc:
-        fail(str(exc), 1)
 
 
 def _plain(text: str) -> str:
@@ -259,17 +238,6 @@ def verify(
     raise typer.Exit(0 if report.ok else 1)
 
 
-def digest_of(path: str, skip_symlinks: bool) -> str:
-    if is_digest(path) and not Path(path).exists():
-        return path
-    with hashing_progress(Path(path), skip_symlinks) as progress:
-        return digest_path(path, progress, skip_symlinks=skip_symlinks, on_skip=report_skipped)
-
-
-def report_skipped(name: str) -> None:
-    err.print(f"skipped symbolic link {name}", markup=False)
-
-
 def print_report(report: VerifyReport) -> None:
     """The report for a person: the chain used, one small table per record, the verdict."""
     out.print(f"digest  {report.digest}", markup=False)
@@ -404,28 +372,6 @@ def _status_value(key: str, value: Any) -> str:
     return str(value)
 
 
-# ---------------------------------------------------------------------- shared
-
-
-@contextmanager
-def hashing_progress(path: Path, skip_symlinks: bool) -> Iterator[Any]:
-    """A rich progress bar on stderr; yields the ``progress(nbytes)`` callback."""
-    from rich.progress import (  # noqa: PLC0415
-        BarColumn,
-        DownloadColumn,
-        Progress,
-        TimeRemainingColumn,
-        TransferSpeedColumn,
-    )
-
-    total = artifact_size(path, skip_symlinks=skip_symlinks)  # a missing path fails here
-    columns = (BarColumn(), DownloadColumn(), TransferSpeedColumn(), TimeRemainingColumn())
-    quiet = not err.is_terminal  # no bar in logs and pipes
-    with Progress("hashing", *columns, console=err, transient=True, disable=quiet) as bar:
-        task = bar.add_task("hash", total=total)
-        yield lambda n: bar.advance(task, n)
-
-
 app.command()(simulate)
 
 
@@ -447,5 +393,5 @@ def main() -> None:
         raise SystemExit(1) from None
 
 
-# ``register`` and ``record`` add themselves to ``app`` (they import the helpers above).
-from node import cli_records as _cli_records  # noqa: E402, F401
+app.add_typer(register_app, name="register")
+app.add_typer(record_app, name="record")

@@ -18,9 +18,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from consensus.keys import private_key_from_pem
 from consensus.payloads import ROLES
 from consensus.tx import is_txid
-from node.cli import (
+from node.cli_common import (
     DEFAULT_NODE,
-    app,
     digest_of,
     err,
     fail,
@@ -290,7 +289,3 @@ def record_revocation(
     with failures(), Client(node) as client:
         txid = client.revoke(subject, key=signing_key, reason=reason)
         submitted(client, txid, wait)
-
-
-app.add_typer(register_app, name="register")
-app.add_typer(record_app, name="record")

@@ -5,14 +5,14 @@
         txid = node.register_dataset("data/", key=key, name="reviews-2026")
         node.wait_for_confirmation(txid)
 
-    report = verify_artifact(digest_path("model.bin"), ["http://a:8000", "http://b:8000"])
+    report = node.verifier.verify_artifact(digest_path("model.bin"), ["http://a:8000", ...])
 
 Errors (one hierarchy, translated once at the HTTP boundary)::
 
     ApiError(status, code, message)   the node answered with an error body, or nonsense
     └── NodeUnavailable               no answer: connection refused, timeout, broken stream
 
-``verify_artifact`` trusts no single node: it checks every node's header chain itself,
+``node.verifier.verify_artifact`` trusts no single node: it checks every node's header chain itself,
 picks the valid chain with the most work, and accepts a record only with an inclusion
 proof against that chain (``node.verifier``; its checks, free of I/O, are ``node.proofs``).
 """
@@ -20,17 +20,14 @@ proof against that chain (``node.verifier``; its checks, free of I/O, are ``node
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any
 from urllib.parse import quote
 
 import httpx
 
 from consensus.tx import Transaction
 from node.records import RecordWriter, new_nonce, now_ms
-
-if TYPE_CHECKING:
-    from node.verifier import VerifyReport
 
 __all__ = [
     "HEADERS_PAGE",
@@ -39,7 +36,6 @@ __all__ = [
     "NodeUnavailable",
     "new_nonce",
     "now_ms",
-    "verify_artifact",
 ]
 
 HEADERS_PAGE = 2000
@@ -339,30 +335,3 @@ def _error_from(response: httpx.Response, base_url: str) -> ApiError:
         code = str(error.get("code") or code)
         message = str(error.get("message") or message)
     return ApiError(response.status_code, code, message, url=base_url, body=body)
-
-
-def verify_artifact(
-    digest: str,
-    nodes: Sequence[str],
-    confirmations: int = 1,
-    *,
-    timeout: float = 10.0,
-    transport: httpx.BaseTransport | None = None,
-    network: str | None = None,
-    clock_ms: Callable[[], int] = now_ms,
-) -> VerifyReport:
-    """Find and verify every record of ``digest`` across ``nodes``, trusting none alone.
-
-    See ``node.verifier.verify_artifact`` (which this calls) for what is checked.
-    """
-    from node.verifier import verify_artifact as run  # noqa: PLC0415 - it imports this module
-
-    return run(
-        digest,
-        nodes,
-        confirmations,
-        timeout=timeout,
-        transport=transport,
-        network=network,
-        clock_ms=clock_ms,
-    )

@@ -5,6 +5,12 @@ submission order; the event loop only awaits it. Reads use a pool of read-only S
 connections from any thread (WAL lets them run beside the writer). The miner's worker
 processes hash (``node.mining`` keeps them on a template); a found block comes back
 through ``submit_block`` like any other.
+
+The node imports neither the peer-to-peer layer nor mining: they hold it through
+``node.ports.ChainPort`` and subscribe to its events (Bitcoin's ``CValidationInterface``):
+``block_listeners`` (blocks joined the active chain), ``tip_listeners`` (the tip moved),
+``tx_listeners`` (the mempool gained transactions) and ``sync_listeners`` (``syncing``
+flipped); ``services`` start and stop with the node, ``gauges`` refresh with its metrics.
 """
 
 from __future__ import annotations
@@ -42,8 +48,7 @@ from node.errors import MempoolFull, ShuttingDown
 from node.groupcommit import GroupCommit
 from node.mempool import Mempool
 from node.metrics import Metrics
-from node.mining import Mining
-from node.p2p.service import P2P
+from node.ports import Service
 from node.store import Store, StoreReader
 
 __all__ = ["Node", "TxResult", "wall_ms"]
@@ -99,6 +104,10 @@ class Node:
         self.closing = False
         self.block_listeners: list[BlockListener] = []
         self.tx_listeners: list[TxListener] = []
+        self.tip_listeners: list[Callable[[], Awaitable[None]]] = []
+        self.sync_listeners: list[Callable[[], Awaitable[None]]] = []
+        self.gauges: list[Callable[[], None]] = []
+        self.services: list[Service] = []
         self._writer = ThreadPoolExecutor(1, thread_name_prefix="chain")
         # Signatures are checked (and synced blocks parsed) in worker processes, on every
         # core, before the chain worker sees them (``node.checkpool`` says why).
@@ -118,8 +127,6 @@ class Node:
         self._held: dict[str, Block] = {}
         self.miner_key: Ed25519PrivateKey | None = None
         self.miner_pub = ZERO_HASH
-        self.p2p = P2P(self)
-        self.mining = Mining(self)
 
     # --- lifecycle -----------------------------------------------------------------------
 
@@ -130,10 +137,9 @@ class Node:
             self.miner_pub = public_key_hex(self.miner_key)
         await self.run(self._open)
         self.checks.start()
-        await self.p2p.start()
+        for service in self.services:
+            await service.start()
         self._tasks.append(asyncio.create_task(self._retry_held(), name="retry-held"))
-        if self.settings.mine:
-            await self.mining.set_active(True)
         log.info(
             "node %s on %s: height %d, tip %s",
             self.node_id,
@@ -160,8 +166,8 @@ class Node:
 
     async def stop(self) -> None:
         self.closing = True
-        await self.p2p.stop()
-        await self.mining.set_active(False)
+        for service in reversed(self.services):
+            await service.stop()
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
@@ -199,19 +205,17 @@ class Node:
         finally:
             self._readers.put(reader)
 
-    def peer_count(self) -> int:
-        return self.p2p.peer_count()
-
     async def set_syncing(self, syncing: bool) -> None:
         """While syncing the node does not mine: its tip is not the network's."""
         if syncing != self.syncing:
             self.syncing = syncing
-            await self.mining.refresh()
+            for listener in self.sync_listeners:
+                await listener()
 
     def refresh_gauges(self) -> None:
         self._update_gauges()
-        self.metrics.peers.set(self.peer_count())
-        self.mining.report_hash_rate()
+        for gauge in self.gauges:
+            gauge()
 
     def header_hexes(self, from_height: int, count: int) -> list[str]:
         """Raw headers of the active chain from ``from_height``, as hex (any thread)."""
@@ -247,7 +251,6 @@ class Node:
                 self.metrics.txs_rejected.labels(r.error.code).inc()
         if accepted:
             self.metrics.txs_accepted.inc(len(accepted))
-            self.mining.mempool_changed()
             await self._notify_txs(accepted, source)
         return results
 
@@ -345,7 +348,8 @@ class Node:
             if result.code and result.outcome is BlockOutcome.REJECTED:
                 self.metrics.blocks_rejected.labels(result.code).inc()
         if reorg.connected:
-            await self.mining.tip_changed()
+            for tip_listener in self.tip_listeners:
+                await tip_listener()
             for listener in self.block_listeners:
                 try:
                     await listener(reorg)

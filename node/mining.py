@@ -21,7 +21,7 @@ from node.chainstate import BlockOutcome
 from node.miner import Miner, Template, mine_once
 
 if TYPE_CHECKING:
-    from node.daemon import Node
+    from node.ports import ChainPort
 
 __all__ = ["TEMPLATE_REFRESH_S", "Mining"]
 
@@ -34,14 +34,31 @@ TEMPLATE_MAX_AGE_S = 10.0
 
 
 class Mining:
-    """A node's mining: off until ``set_active(True)``; ``mine_blocks`` works either way."""
+    """A node's mining: off until ``set_active(True)`` (at start with ``--mine``);
+    ``mine_blocks`` works either way. It subscribes to the chain's events: a new tip and a
+    sync that starts or ends refresh the template, new transactions mark it stale."""
 
-    def __init__(self, node: Node) -> None:
+    def __init__(self, node: ChainPort) -> None:
         self.node = node
         self._miner: Miner | None = None
         self._task: asyncio.Task[None] | None = None
         self._dirty = asyncio.Event()
         self._job = 0
+        node.services.append(self)
+        node.tip_listeners.append(self.tip_changed)
+        node.sync_listeners.append(self.refresh)
+        node.tx_listeners.append(self._txs_added)
+        node.gauges.append(self.report_hash_rate)
+
+    async def start(self) -> None:
+        if self.node.settings.mine:
+            await self.set_active(True)
+
+    async def stop(self) -> None:
+        await self.set_active(False)
+
+    async def _txs_added(self, txs: list[Transaction], source: str | None) -> None:
+        self.mempool_changed()
 
     @property
     def active(self) -> bool:

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from benchlib.consensus_bench import bench_merkle, bench_solve, bench_verify
+from benchlib.identity_bench import bench_handshake, bench_session_throughput
 from benchlib.miner_bench import bench_miner
 from benchlib.p2p_join import JOIN_BLOCKS, bench_join
 from benchlib.p2p_propagation import bench_propagation
@@ -59,6 +60,10 @@ BENCHES = (
     Bench("lineage", "node", "8", "lineage query on a 10k-record chain", bench_lineage),
     Bench("join", "p2p", "9", "a new node syncs a chain from one peer", bench_join),
     Bench("propagation", "p2p", "10", "block propagation, 5 nodes: line, mesh", bench_propagation),
+    Bench("handshake", "identity", "11", "CPU per hello, both sides", bench_handshake),
+    Bench(
+        "session", "identity", "12", "p2p requests with session binding", bench_session_throughput
+    ),
 )
 SECTIONS = tuple(dict.fromkeys(b.section for b in BENCHES))
 

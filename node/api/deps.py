@@ -10,8 +10,20 @@ from fastapi import Depends, Header, Request
 
 from node.api.errors import ApiError
 from node.daemon import Node
+from node.mining import Mining
+from node.p2p.service import P2P
 
-__all__ = ["AdminDep", "NodeDep", "get_node", "parse_json", "require_admin"]
+__all__ = [
+    "AdminDep",
+    "MiningDep",
+    "NodeDep",
+    "P2PDep",
+    "get_mining",
+    "get_node",
+    "get_p2p",
+    "parse_json",
+    "require_admin",
+]
 
 
 def get_node(request: Request) -> Node:
@@ -20,6 +32,21 @@ def get_node(request: Request) -> Node:
 
 
 NodeDep = Annotated[Node, Depends(get_node)]
+
+
+async def get_p2p(request: Request) -> P2P:
+    """The node's p2p layer (async: FastAPI would run a plain function in a thread)."""
+    p2p: P2P = request.app.state.p2p
+    return p2p
+
+
+async def get_mining(request: Request) -> Mining:
+    mining: Mining = request.app.state.mining
+    return mining
+
+
+P2PDep = Annotated[P2P, Depends(get_p2p)]
+MiningDep = Annotated[Mining, Depends(get_mining)]
 
 
 def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:

@@ -18,8 +18,10 @@ from typing import TYPE_CHECKING, Any
 from node.p2p.client import PeerRefused, PeerUnavailable
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from node.p2p.client import PeerClient
     from node.p2p.peers import Peer
-    from node.p2p.service import P2P
 
 __all__ = ["QUEUE_SIZE", "TX_BATCH", "Gossip"]
 
@@ -34,8 +36,10 @@ class Gossip:
     """The senders of the p2p service's connected peers: ``open`` one when a peer
     connects, ``close`` it when the peer is gone."""
 
-    def __init__(self, p2p: P2P) -> None:
-        self.p2p = p2p
+    def __init__(self, failed: Callable[[Peer, str], None]) -> None:
+        self.client: PeerClient | None = None
+        """Set when the p2p service starts."""
+        self._failed = failed
         self._queues: dict[str, asyncio.Queue[tuple[str, Any]]] = {}
         self._senders: dict[str, asyncio.Task[None]] = {}
 
@@ -91,16 +95,16 @@ class Gossip:
 
     async def _deliver(self, peer: Peer, path: str, body: Any) -> bool:
         """Send one message; False when the peer is gone (the sender then stops)."""
-        client = self.p2p.client
+        client = self.client
         assert client is not None
         try:
             await client.call("POST", f"{peer.url}{path}", json=body, session=peer.token)
         except PeerUnavailable as exc:
-            self.p2p.failed(peer, str(exc))
+            self._failed(peer, str(exc))
             return False
         except PeerRefused as exc:
             log.info("p2p: %s refused %s: %s", peer.url, path, exc)
             if exc.code in ("peer-discouraged", "network-inactive", "no-session"):
-                self.p2p.failed(peer, str(exc))
+                self._failed(peer, str(exc))
                 return False
         return True

@@ -46,9 +46,10 @@ class BlockDownload:
     The window is wide so that the chain takes big groups (one commit each) while the
     next runs arrive: 256 blocks gave 400 blocks/s in the join benchmark, 512 gave 490.
     It holds four of the chain's largest groups, so that runs waiting to fill one
-    (``node.daemon.SYNC_LINGER_S``) do not hold up the next requests. Four requests per
-    peer (``per_peer``): a request's slot stays taken until its run has been parsed and
-    its signatures checked, and with two the chain worker waited for blocks.
+    (``node.daemon.SYNC_LINGER_S``) do not hold up the next requests. ``per_peer``
+    counts blocks, not requests: 64 blocks are four requests of ``batch`` (``slots``) a
+    peer. A request's slot stays taken until its run has been parsed and its signatures
+    checked, and with two requests a peer the chain worker waited for blocks.
     """
 
     needed: list[str]
@@ -83,9 +84,6 @@ class BlockDownload:
 
     def remaining(self) -> int:
         return len(self.needed) - len(self._done)
-
-    def in_flight(self, peer: str) -> int:
-        return self._per_peer[peer]
 
     def next_for(self, peer: str) -> list[str]:
         """The next run for ``peer``: empty when nothing is left in the window, or the peer

@@ -49,7 +49,10 @@ what the chain made of pushed blocks and transactions. Actions name peers by nod
 ``tests/node/test_p2p_protocol.py`` has a complete driver of a dozen lines (``Net``).
 
 The chain port (``ChainView``) gives the core the best block to announce and whether
-the node is syncing (a syncing node relays no blocks). A driver constructs
+the node is syncing (a syncing node relays no blocks). What a ``Sync`` action asks
+of whom, in what order, lives in ``node.p2p.headersync`` (the next locator, what a run
+proves, the target and the peers to download from) and ``policy.BlockDownload`` (the
+window); ``node.p2p.sync`` carries them out over HTTP. A driver constructs
 ``PeerProtocol(key, chain, network=, genesis_hash=, listen_url=, rng=)`` with any
 ``random.Random`` (the node passes ``random.SystemRandom()``: challenges and tokens must
 be unguessable; a simulator passes a seeded one).
@@ -58,8 +61,7 @@ be unguessable; a simulator passes a seeded one).
 from __future__ import annotations
 
 import random
-from collections import OrderedDict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -81,6 +83,7 @@ from node.p2p.identity import NodeKey, hello_transcript, verify_hello
 from node.p2p.messages import Best, Hello, HelloAnswer, HelloFinish
 from node.p2p.peers import DISCOURAGE_MS, Direction, Peer, PeerTable
 from node.p2p.policy import punishes_tx
+from node.p2p.sessions import Bans, Session, Sessions
 
 __all__ = [
     "Action",
@@ -99,11 +102,6 @@ __all__ = [
     "Sync",
 ]
 
-PENDING_MS = 30_000
-"""How long an answered hello waits for its finish."""
-MAX_PENDING = 1024
-"""Answered hellos waiting for a finish, at most (a flood of hellos costs bounded memory)."""
-MAX_BANNED = 10_000
 REFRESH_MS = 15_000
 """A connected peer's tip is asked again (a new hello) this often."""
 MAX_VERIFYING = 16
@@ -111,33 +109,10 @@ MAX_VERIFYING = 16
 
 
 @dataclass
-class Session:
-    """A peer that proved its node_id to us, and the token it names itself with."""
-
-    node_id: str
-    token: str
-    listen_url: str
-    best: Best
-    last_used: int
-
-
-@dataclass
 class _Dialing:
     challenge: str
     verify: str | None
     answer: Hello | None = None
-
-
-@dataclass
-class _Pending:
-    hello: Hello
-    expires: int
-
-
-@dataclass
-class _Ban:
-    until: int
-    reason: str
 
 
 @dataclass
@@ -154,20 +129,22 @@ class PeerProtocol:
     refresh_ms: int = REFRESH_MS
     """How often a connected peer is asked its tip again (a new hello); 0: never (a
     simulator whose peers push every block has no need)."""
+    verify: Callable[[str, bytes, object], bool] | None = None
+    """Checks a hello signature (``identity.verify_hello`` when None): a simulator may
+    pass a cheaper stand-in for its own keys."""
     active: bool = True
     table: PeerTable = field(init=False)
-    _sessions: dict[str, Session] = field(init=False, default_factory=dict)
-    _token_of: dict[str, str] = field(init=False, default_factory=dict)
+    _sessions: Sessions = field(init=False)
+    _bans: Bans = field(init=False, default_factory=Bans)
     _links: dict[str, Peer] = field(init=False, default_factory=dict)
-    _pending: OrderedDict[str, _Pending] = field(init=False, default_factory=OrderedDict)
     _dialing: dict[str, _Dialing] = field(init=False, default_factory=dict)
-    _banned: OrderedDict[str, _Ban] = field(init=False, default_factory=OrderedDict)
     _refreshed: dict[str, int] = field(init=False, default_factory=dict)
     _want_sync: set[str] = field(init=False, default_factory=set)
     """Nodes that told us of a block we lack before their address was verified."""
 
     def __post_init__(self) -> None:
         self.listen_url = self.listen_url.rstrip("/")
+        self._sessions = Sessions(self.max_inbound + self.max_outbound, self.rng)
         self.table = PeerTable(
             self_url=self.listen_url, max_outbound=self.max_outbound, max_inbound=self.max_inbound
         )
@@ -186,19 +163,18 @@ class PeerProtocol:
         return list(self._links.values())
 
     def session(self, node_id: str) -> Session | None:
-        token = self._token_of.get(node_id)
-        return self._sessions.get(token) if token else None
+        """The session ``node_id`` holds with us (it proved its key to us), if any."""
+        return self._sessions.of(node_id)
 
     def discouraged(self, node_id: str, now: int) -> str | None:
         """Why ``node_id`` is refused now, or None."""
-        ban = self._banned.get(node_id)
-        return ban.reason if ban is not None and ban.until > now else None
+        return self._bans.reason(node_id, now)
 
     def good_addresses(self, now: int) -> list[str]:
         return self.table.good_addresses(now)
 
     def pending_hellos(self) -> int:
-        return len(self._pending)
+        return self._sessions.pending()
 
     def session_count(self) -> int:
         return len(self._sessions)
@@ -213,6 +189,9 @@ class PeerProtocol:
             best=self.chain.best(),
             challenge=challenge,
         )
+
+    def _verify(self, node_id: str, transcript: bytes, signature: object) -> bool:
+        return (self.verify or verify_hello)(node_id, transcript, signature)
 
     def _challenge(self) -> str:
         return self.rng.randbytes(32).hex()
@@ -236,7 +215,7 @@ class PeerProtocol:
                 # A discouragement proved under the node's key: it keeps its cool-down.
                 peer.node_id, peer.discouraged_until = node_id, until
                 peer.reason = row.get("reason")
-                self._ban(node_id, peer.reason or "discouraged", until)
+                self._bans.ban(node_id, peer.reason or "discouraged", until)
         for url in seeds:
             peer = self.table.learn(url, source="seed")
             if peer is not None:
@@ -257,7 +236,7 @@ class PeerProtocol:
             ):
                 self._refreshed[node_id] = now
                 actions.append(self._dial(peer.url, None))
-        self._expire_pending(now)
+        self._sessions.expire(now)
         return actions
 
     def connect(self, url: str, now: int) -> list[Action]:
@@ -267,7 +246,7 @@ class PeerProtocol:
         if peer is None:
             return self._drain_forgotten()
         if peer.node_id is not None:
-            self._banned.pop(peer.node_id, None)
+            self._bans.lift(peer.node_id)
         peer.discouraged_until = 0
         peer.next_try = 0
         return [self._dial(peer.url, None), *self._drain_forgotten()]
@@ -287,8 +266,6 @@ class PeerProtocol:
             for peer in list(self._links.values()):
                 actions += self._unlink(peer)
             self._sessions.clear()
-            self._token_of.clear()
-            self._pending.clear()
             return actions
         for peer in self.table.all():
             peer.next_try = 0
@@ -315,7 +292,7 @@ class PeerProtocol:
             dialer_challenge=dialing.challenge,
             answerer_challenge=theirs.challenge,
         )
-        if not verify_hello(theirs.node_id, transcript, answer.signature):
+        if not self._verify(theirs.node_id, transcript, answer.signature):
             return self.dial_failed(url, "hello answer not signed by its node key", now)
         if theirs.node_id == self.node_id:
             del self._dialing[url]
@@ -423,11 +400,8 @@ class PeerProtocol:
         refusal = self._wrong_chain(hello)
         if refusal is not None:
             raise Refused(403, "hello-refused", refusal)
-        self._expire_pending(now)
-        while len(self._pending) >= MAX_PENDING:
-            self._pending.popitem(last=False)
         ours = self._hello(self._challenge())
-        self._pending[ours.challenge] = _Pending(hello, now + PENDING_MS)
+        self._sessions.expect(ours.challenge, hello, now)
         transcript = hello_transcript(
             role="answer",
             genesis_hash=self.genesis_hash,
@@ -441,10 +415,9 @@ class PeerProtocol:
     def finish_received(self, finish: HelloFinish, now: int) -> tuple[str, list[Action]]:
         """The dialer proved its key over our challenge: a session for it, and a dial back
         to the listen address it claims (believed only once the same node answers there)."""
-        pending = self._pending.get(finish.challenge)
-        if pending is None or pending.expires < now or pending.hello.node_id != finish.node_id:
+        hello = self._sessions.awaited(finish.challenge, finish.node_id, now)
+        if hello is None:
             raise Refused(401, "no-session", "unknown or expired hello challenge")
-        hello = pending.hello
         transcript = hello_transcript(
             role="dial",
             genesis_hash=self.genesis_hash,
@@ -453,37 +426,14 @@ class PeerProtocol:
             dialer_challenge=hello.challenge,
             answerer_challenge=finish.challenge,
         )
-        if not verify_hello(hello.node_id, transcript, finish.signature):
+        if not self._verify(hello.node_id, transcript, finish.signature):
             raise Refused(401, "no-session", "hello finish not signed by its node key")
-        del self._pending[finish.challenge]  # a challenge opens one session, once
+        self._sessions.spend(finish.challenge)
         reason = self.discouraged(hello.node_id, now)
         if reason is not None:
             raise Refused(403, "peer-discouraged", f"discouraged: {reason}")
-        token = self._open_session(hello, now)
+        token = self._sessions.open(hello, now, keep=self._links.__contains__)
         return token, self._check_listen_url(hello, now)
-
-    def _open_session(self, hello: Hello, now: int) -> str:
-        """A session for the node of ``hello``; a node that says hello again (to refresh
-        its tip) keeps its token, so its requests in flight stay valid."""
-        session = self.session(hello.node_id)
-        if session is not None:
-            session.listen_url, session.best, session.last_used = hello.listen_url, hello.best, now
-            return session.token
-        limit = self.max_inbound + self.max_outbound
-        if len(self._sessions) >= limit:
-            # Make room: the least recently used session of a node we are not linked to.
-            idle = [s for s in self._sessions.values() if s.node_id not in self._links]
-            victim = min(idle or self._sessions.values(), key=lambda s: s.last_used)
-            self._drop_session(victim.node_id)
-        token = self.rng.randbytes(24).hex()
-        self._sessions[token] = Session(hello.node_id, token, hello.listen_url, hello.best, now)
-        self._token_of[hello.node_id] = token
-        return token
-
-    def _drop_session(self, node_id: str) -> None:
-        token = self._token_of.pop(node_id, None)
-        if token is not None:
-            self._sessions.pop(token, None)
 
     def _check_listen_url(self, hello: Hello, now: int) -> list[Action]:
         url = hello.listen_url.rstrip("/")
@@ -506,7 +456,7 @@ class PeerProtocol:
     def authenticate(self, token: str | None, claimed: str | None, now: int) -> str:
         """The node_id behind an inbound request's session token; ``Refused`` 401 without
         a valid session (nobody is blamed), 403 when that node is discouraged."""
-        session = self._sessions.get(token or "")
+        session = self._sessions.find(token)
         if session is None or (claimed is not None and claimed != session.node_id):
             raise Refused(401, "no-session", "no valid session: say hello first")
         reason = self.discouraged(session.node_id, now)
@@ -529,7 +479,7 @@ class PeerProtocol:
         if outcome == "need-parents":
             if peer is not None:
                 return self._maybe_sync(peer, force=True)
-            if node_id in self._token_of and len(self._want_sync) < self.max_inbound:
+            if node_id in self._sessions and len(self._want_sync) < self.max_inbound:
                 self._want_sync.add(node_id)  # synced from once its address is verified
         return []
 
@@ -551,8 +501,8 @@ class PeerProtocol:
     def _punish(
         self, node_id: str, reason: str, now: int, *, peer: Peer | None = None
     ) -> list[Action]:
-        self._ban(node_id, reason, now + DISCOURAGE_MS)
-        self._drop_session(node_id)
+        self._bans.ban(node_id, reason, now + DISCOURAGE_MS)
+        self._sessions.drop(node_id)
         linked = self._links.pop(node_id, None)
         peer = peer or linked
         actions: list[Action] = []
@@ -562,12 +512,6 @@ class PeerProtocol:
             self.table.discourage(peer, reason, now)
             actions.append(Persist(peer.url))
         return [Discourage(node_id, peer.url if peer else None, reason), *actions]
-
-    def _ban(self, node_id: str, reason: str, until: int) -> None:
-        self._banned.pop(node_id, None)
-        self._banned[node_id] = _Ban(until, reason)
-        while len(self._banned) > MAX_BANNED:
-            self._banned.popitem(last=False)
 
     # --- relay -----------------------------------------------------------------------------
 
@@ -619,13 +563,6 @@ class PeerProtocol:
         del self._links[node_id]
         self._refreshed.pop(node_id, None)
         return [Disconnect(node_id, peer.url)]
-
-    def _expire_pending(self, now: int) -> None:
-        while self._pending:
-            challenge, pending = next(iter(self._pending.items()))
-            if pending.expires >= now:
-                break
-            del self._pending[challenge]
 
     def _drain_forgotten(self) -> list[Action]:
         gone: list[Action] = [Forget(url) for url in self.table.forgotten]

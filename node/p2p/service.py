@@ -17,6 +17,8 @@ import random
 from collections.abc import Coroutine, Mapping, MutableMapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+import httpx
+
 from node.errors import NetworkInactive, NodeError
 from node.p2p.client import SESSION_HEADER, PeerClient, PeerRefused, PeerUnavailable
 from node.p2p.gossip import Gossip
@@ -44,7 +46,7 @@ if TYPE_CHECKING:
     from consensus.block import Block
     from consensus.tx import Transaction
     from node.chainstate import Reorg
-    from node.daemon import Node
+    from node.ports import ChainPort
 
 __all__ = ["P2P", "PROTOCOL_VERSION", "PeerDiscouraged"]
 
@@ -62,7 +64,7 @@ class PeerDiscouraged(NodeError):
 class _ChainView:
     """The chain as the protocol core sees it (``protocol.ChainView``)."""
 
-    def __init__(self, node: Node) -> None:
+    def __init__(self, node: ChainPort) -> None:
         self._node = node
 
     def best(self) -> Best:
@@ -74,15 +76,25 @@ class _ChainView:
 
 
 class P2P:
-    def __init__(self, node: Node) -> None:
+    """The node's p2p layer: it joins the node's services and subscribes to its events
+    (blocks connected and transactions accepted are relayed; the peer count is a gauge)."""
+
+    def __init__(
+        self, node: ChainPort, *, transport: httpx.AsyncBaseTransport | None = None
+    ) -> None:
         self.node = node
+        self._transport = transport
         self.url = node.settings.public_url.rstrip("/")
         self.core: PeerProtocol | None = None
         self.client: PeerClient | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self.sync = SyncRunner(self)
-        self.gossip = Gossip(self)
+        self.gossip = Gossip(self.failed)
         self._maintainer: asyncio.Task[None] | None = None
+        node.services.append(self)
+        node.block_listeners.append(self.relay_block)
+        node.tx_listeners.append(self.relay_txs)
+        node.gauges.append(lambda: node.metrics.peers.set(self.peer_count()))
 
     # --- lifecycle -----------------------------------------------------------------------
 
@@ -101,11 +113,11 @@ class P2P:
             max_outbound=settings.max_outbound,
             max_inbound=settings.max_inbound,
         )
-        self.client = PeerClient(key.node_id, self.url)
+        self.client = self.gossip.client = PeerClient(
+            key.node_id, self.url, transport=self._transport
+        )
         rows = await self.node.run(self.node.store.peers_load)
         self.do(self.core.load(rows, settings.peers, self.node.clock()))
-        self.node.block_listeners.append(self.relay_block)
-        self.node.tx_listeners.append(self.relay_txs)
         self._maintainer = asyncio.create_task(self._maintain(), name="p2p-maintain")
         log.info(
             "p2p: node %s, %d known peers at start (%d seeds), listening as %s",
@@ -142,6 +154,10 @@ class P2P:
     @property
     def active(self) -> bool:
         return self.node.network_active and not self.node.closing
+
+    def peers(self) -> list[Peer]:
+        """The connected peers (their addresses verified)."""
+        return self.protocol.peers()
 
     def peer_count(self) -> int:
         return len(self.core.peers()) if self.core is not None else 0
@@ -339,7 +355,7 @@ class P2P:
 
     async def on_block(self, node_id: str, block: Block) -> dict[str, Any]:
         peer = self.protocol.peer(node_id)
-        if peer is not None:
+        if peer is not None:  # before the chain relays it: never back to its sender
             peer.known_blocks.add(block.hash)
         result = await self.node.submit_block(block)
         outcome = result.outcome.value

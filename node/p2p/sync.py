@@ -19,27 +19,36 @@ import asyncio
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from consensus.block import Header
-from consensus.chain import Entry, Status
-from consensus.errors import BlockNotFound, InvalidBlock
+from consensus.chain import Entry
+from consensus.errors import InvalidBlock
 from consensus.params import ConsensusParams
 from consensus.validation import check_header
 from node.chainstate import BlockOutcome
 from node.checkpool import BadRun, BlockRun
 from node.p2p.client import PeerRefused, PeerUnavailable
+from node.p2p.headersync import (
+    MAX_HEADERS,
+    download_peers,
+    header_fault,
+    missing_bodies,
+    next_locator,
+    run_arrived,
+    sync_target,
+)
 from node.p2p.peers import Peer
 from node.p2p.policy import BlockDownload
 
 if TYPE_CHECKING:
-    from node.p2p.service import P2P
+    from node.p2p.client import PeerClient
+    from node.ports import ChainPort
 
-__all__ = ["MAX_HEADERS", "HeaderBatch", "Misbehaved", "Sync", "read_header_run"]
+__all__ = ["MAX_HEADERS", "HeaderBatch", "Misbehaved", "Sync", "SyncHost", "read_header_run"]
 
 log = logging.getLogger(__name__)
 
-MAX_HEADERS = 2000
 BLOCK_FETCH_TIMEOUT_S = 15.0
 
 
@@ -51,10 +60,23 @@ class Misbehaved(Exception):
         super().__init__(reason)
 
 
+class SyncHost(Protocol):
+    """What a sync needs of the p2p service around it."""
+
+    node: ChainPort
+    client: PeerClient | None
+
+    def peers(self) -> list[Peer]: ...
+
+    def failed(self, peer: Peer, why: str) -> None: ...
+
+    def discourage(self, peer: Peer, reason: str) -> None: ...
+
+
 class Sync:
     """One sync at a time (``lock``), driven by the p2p service."""
 
-    def __init__(self, p2p: P2P) -> None:
+    def __init__(self, p2p: SyncHost) -> None:
         self.p2p = p2p
         self.lock = asyncio.Lock()
 
@@ -111,9 +133,9 @@ class Sync:
                 hexes = await request
                 if not hexes:
                     break
-                ahead = _last_hash(hexes) if len(hexes) == MAX_HEADERS else None
+                ahead = next_locator(len(hexes), _last_hash(hexes))
                 if ahead is not None:
-                    request = asyncio.ensure_future(self._headers_after(peer, [ahead]))
+                    request = asyncio.ensure_future(self._headers_after(peer, ahead))
                 await runs.put(hexes)
                 if ahead is None:
                     break
@@ -157,11 +179,9 @@ class Sync:
         checked = batch.headers[: batch.checked]
         run = self.p2p.node.chain.process_headers(checked, checked=True)
         last = run.accepted[-1] if run.accepted else None
-        if isinstance(run.failure, BlockNotFound):
-            raise Misbehaved("non-connecting headers: unknown parent") from run.failure
-        if isinstance(run.failure, InvalidBlock):
-            bad = checked[len(run.accepted)].hash
-            raise Misbehaved(f"invalid header {bad}: {run.failure.code}") from run.failure
+        fault = header_fault(checked, len(run.accepted), run.failure)
+        if fault is not None:
+            raise Misbehaved(fault) from run.failure
         if run.failure is None and batch.failure is not None:
             raise Misbehaved(batch.failure)
         return last  # a too-new header (not misbehaviour) stops the run here
@@ -171,15 +191,13 @@ class Sync:
         nothing unless that chain has more work than ours. Only what this peer claims to
         have is asked of it, so headers nobody serves cannot send the sync astray."""
         chain = self.p2p.node.chain
-        if target.status is Status.INVALID or target.chain_work <= chain.tip.chain_work:
+        if target.chain_work <= chain.tip.chain_work:
             return []
         _, connect = chain.tree.reorg_path(chain.tip, target)
-        return [e.hash for e in connect if e.status is Status.HEADER]
+        return missing_bodies(target, chain.tip, connect)
 
     async def _download_blocks(self, first: Peer, target: Entry | None) -> None:
-        announced = self.p2p.node.chain.tree.get(first.best_hash or "")
-        if announced is not None and (target is None or announced.chain_work > target.chain_work):
-            target = announced
+        target = sync_target(target, self.p2p.node.chain.tree.get(first.best_hash or ""))
         if target is None:
             return
         needed = await self.p2p.node.run(self._blocks_to_fetch, target)
@@ -187,11 +205,7 @@ class Sync:
             return
         await self.p2p.node.set_syncing(True)
         plan = BlockDownload(needed)
-        peers = [first] + [
-            p
-            for p in self.p2p.protocol.peers()
-            if p is not first and (p.height or 0) >= (first.height or 0)
-        ]
+        peers = download_peers(first, self.p2p.peers())
         log.info("p2p: downloading %d blocks from %d peers", len(needed), len(peers))
         connecting: set[asyncio.Task[None]] = set()
         workers = [
@@ -227,9 +241,8 @@ class Sync:
                 plan.failed(hashes)
                 self.p2p.discourage(peer, exc.reason)
                 return
-            for block in run.blocks:
-                plan.fetched(block.hash, sum(tx.size for tx in block.transactions))
-            plan.failed(hashes[len(run.blocks) :])
+            sizes = [(b.hash, sum(tx.size for tx in b.transactions)) for b in run.blocks]
+            run_arrived(plan, hashes, sizes)
             if not run.blocks:
                 log.info("p2p: %s does not have block %s", peer.url, hashes[0])
                 return

@@ -20,6 +20,7 @@ from consensus.genesis import genesis_header
 from consensus.params import ConsensusParams
 from consensus.validation import check_header, contextual_check_header
 from node.chainstate import BlockOutcome, header_work
+from node.p2p.headersync import missing_bodies
 
 __all__ = ["Accepted", "SimChain"]
 
@@ -106,9 +107,6 @@ class SimChain:
         return self.tree.headers_after_locator(self.tip, locator, limit)
 
     def missing_bodies(self, target: Entry) -> list[str]:
-        """``Sync._blocks_to_fetch``: bodies missing on the way to ``target``, lowest first,
-        and nothing unless that chain has more work than ours."""
-        if target.status is Status.INVALID or target.chain_work <= self.tip.chain_work:
-            return []
+        """Bodies missing on the way to ``target``, lowest first (``headersync``'s rule)."""
         _, connect = self.tree.reorg_path(self.tip, target)
-        return [e.hash for e in connect if e.status is Status.HEADER]
+        return missing_bodies(target, self.tip, connect)

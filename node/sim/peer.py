@@ -22,9 +22,16 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from consensus.block import Header
 from consensus.chain import Entry
-from consensus.errors import BlockNotFound, InvalidBlock
 from consensus.params import ConsensusParams
 from node.chainstate import BlockOutcome
+from node.p2p.headersync import (
+    MAX_HEADERS,
+    download_peers,
+    header_fault,
+    next_locator,
+    run_arrived,
+    sync_target,
+)
 from node.p2p.identity import NodeKey
 from node.p2p.messages import Best, Hello, HelloAnswer, HelloFinish
 from node.p2p.peers import Peer
@@ -42,7 +49,6 @@ from node.p2p.protocol import (
     Sync,
 )
 from node.p2p.service import MAINTAIN_EVERY_S
-from node.p2p.sync import MAX_HEADERS
 from node.sim.chainport import SimChain
 from node.sim.events import US_PER_MS, US_PER_S, EventQueue
 from node.sim.wire import Costs, Fabric, Served, Sizes
@@ -379,38 +385,30 @@ class SimNode:
         """A header that does not connect, or is invalid, is misbehaviour; a too-new one
         stops the run."""
         accepted, failure = self.chain.process_headers(headers, self.now_ms())
-        if isinstance(failure, BlockNotFound):
-            self.misbehaved(peer, "non-connecting headers: unknown parent")
-            self._end_sync()
-            return
-        if isinstance(failure, InvalidBlock):
-            self.misbehaved(peer, f"invalid header: {failure.code}")
+        fault = header_fault(headers, accepted, failure)
+        if fault is not None:
+            self.misbehaved(peer, fault)
             self._end_sync()
             return
         if accepted:
             last = self.chain.tree.get(headers[accepted - 1].hash)
-        if failure is None and len(headers) == MAX_HEADERS:
-            self._request_headers(peer, [headers[-1].hash], last)
+        locator = next_locator(len(headers), headers[-1].hash if headers else None)
+        if failure is None and locator is not None:
+            self._request_headers(peer, locator, last)
             return
         self._download(peer, last)
 
     def _download(self, first: Peer, target: Entry | None) -> None:
         """The bodies of the best chain the peer announced, from every connected peer at
         least as high, ``plan.slots`` requests each."""
-        announced = self.chain.tree.get(first.best_hash or "")
-        if announced is not None and (target is None or announced.chain_work > target.chain_work):
-            target = announced
+        target = sync_target(target, self.chain.tree.get(first.best_hash or ""))
         needed = self.chain.missing_bodies(target) if target is not None else []
         if not needed:
             self._end_sync()
             return
         self.syncing = True
         plan = BlockDownload(needed)
-        peers = [first] + [
-            p
-            for p in self.core.peers()
-            if p is not first and (p.height or 0) >= (first.height or 0)
-        ]
+        peers = download_peers(first, self.core.peers())
         workers = [len(peers) * plan.slots]
         for peer in peers:
             for _ in range(plan.slots):
@@ -432,10 +430,9 @@ class SimNode:
             if not isinstance(run, list):
                 failed()
                 return
+            run_arrived(plan, hashes, [(b.hash, b.size) for b in run])
             for block in run:
-                plan.fetched(block.hash, block.size)
                 peer.known_blocks.add(block.hash)
-            plan.failed(hashes[len(run) :])
             if not run:
                 self._worker_done(workers)
                 return

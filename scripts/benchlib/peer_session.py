@@ -4,24 +4,22 @@ both steps of the hello, signed with a node key of the benchmark's own."""
 from __future__ import annotations
 
 import secrets
+from typing import Any
 
 import httpx
 
 from node.p2p.identity import NodeKey, hello_transcript
 from node.p2p.messages import Best, Hello, HelloAnswer, HelloFinish
 
-__all__ = ["UNREACHABLE", "open_session"]
+__all__ = ["UNREACHABLE", "hello_and_finish", "open_session"]
 
 UNREACHABLE = "http://127.0.0.1:9"
 """The listen URL a benchmark peer claims: the node's dial-back finds nobody there."""
 
 
-def open_session(client: httpx.Client, key: NodeKey | None = None) -> dict[str, str]:
-    """Say hello to the node behind ``client``: the headers naming the session it opens."""
-    key = key or NodeKey.from_seed(secrets.token_bytes(32))
-    status = client.get("/v1/status").raise_for_status().json()
+def _hello(key: NodeKey, status: dict[str, Any]) -> Hello:
     best = Best(status["best_hash"], status["height"], int(status["chain_work"], 16))
-    hello = Hello(
+    return Hello(
         status["network"],
         status["genesis_hash"],
         key.node_id,
@@ -30,17 +28,36 @@ def open_session(client: httpx.Client, key: NodeKey | None = None) -> dict[str, 
         best,
         secrets.token_hex(32),
     )
-    answer = HelloAnswer.from_json(
-        client.post("/p2p/hello", json=hello.to_json()).raise_for_status().json()
-    )
+
+
+def _finish(key: NodeKey, hello: Hello, answer: Any) -> HelloFinish:
+    theirs = HelloAnswer.from_json(answer).hello
     transcript = hello_transcript(
         role="dial",
-        genesis_hash=status["genesis_hash"],
+        genesis_hash=hello.genesis_hash,
         dialer=key.node_id,
-        answerer=answer.hello.node_id,
+        answerer=theirs.node_id,
         dialer_challenge=hello.challenge,
-        answerer_challenge=answer.hello.challenge,
+        answerer_challenge=theirs.challenge,
     )
-    finish = HelloFinish(key.node_id, answer.hello.challenge, key.sign_hello(transcript))
+    return HelloFinish(key.node_id, theirs.challenge, key.sign_hello(transcript))
+
+
+def open_session(client: httpx.Client, key: NodeKey | None = None) -> dict[str, str]:
+    """Say hello to the node behind ``client``: the headers naming the session it opens."""
+    key = key or NodeKey.from_seed(secrets.token_bytes(32))
+    hello = _hello(key, client.get("/v1/status").raise_for_status().json())
+    answer = client.post("/p2p/hello", json=hello.to_json()).raise_for_status().json()
+    finish = _finish(key, hello, answer)
     reply = client.post("/p2p/hello/finish", json=finish.to_json()).raise_for_status().json()
     return {"X-Ailedger-Node": key.node_id, "X-Ailedger-Session": reply["session"]}
+
+
+async def hello_and_finish(client: httpx.AsyncClient, key: NodeKey | None = None) -> dict[str, str]:
+    """``open_session`` with an async client."""
+    key = key or NodeKey.from_seed(secrets.token_bytes(32))
+    hello = _hello(key, (await client.get("/v1/status")).raise_for_status().json())
+    answer = (await client.post("/p2p/hello", json=hello.to_json())).raise_for_status().json()
+    finish = _finish(key, hello, answer)
+    reply = (await client.post("/p2p/hello/finish", json=finish.to_json())).raise_for_status()
+    return {"X-Ailedger-Node": key.node_id, "X-Ailedger-Session": reply.json()["session"]}

@@ -22,6 +22,7 @@ from node.daemon import Node
 from node.miner import mine_once
 from node.p2p.identity import NodeKey, hello_transcript
 from node.p2p.messages import Best, Hello, HelloAnswer, HelloFinish
+from node.p2p.service import P2P
 from tests.consensus.conftest import (
     ALICE,
     BOB,
@@ -61,6 +62,7 @@ def solved_header(parent: Header, root: str = ZERO_HASH, *, nonce_ok: bool = Tru
 class Api:
     client: httpx.AsyncClient
     node: Node
+    p2p: P2P
 
     async def submit(self, tx: Transaction) -> httpx.Response:
         return await self.client.post("/v1/transactions", json=tx.to_json())
@@ -98,7 +100,7 @@ async def open_api(settings: Settings) -> AsyncIterator[Api]:
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://node.test") as client:
-            yield Api(client, app.state.node)
+            yield Api(client, app.state.node, app.state.p2p)
 
 
 async def open_session(

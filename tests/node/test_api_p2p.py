@@ -12,10 +12,11 @@ import pytest
 
 from consensus.block import Block, Header
 from consensus.genesis import genesis_header
+from consensus.keys import private_key_from_pem
 from consensus.params import REGTEST
 from node.api.routes import p2p as p2p_routes
 from node.api.routes import submitblock
-from node.p2p.identity import NodeKey
+from node.p2p.identity import KEY_FILE, NodeKey
 from node.p2p.policy import MAX_FETCH_BLOCKS
 from tests.consensus.conftest import ALICE, BOB, dataset_payload, make_tx
 from tests.node.conftest import Api, open_api, open_session, regtest_settings
@@ -135,9 +136,7 @@ async def test_a_request_without_a_valid_session_is_401_and_blames_nobody(
         for headers in ({}, {"X-Ailedger-Session": "ab" * 24}, stolen):
             response = await api.client.request(method, path, json={}, headers=headers)
             assert error_of(response) == (401, "no-session")
-        assert (
-            api.node.p2p.protocol.discouraged(honest["X-Ailedger-Node"], api.node.clock()) is None
-        )
+        assert api.p2p.protocol.discouraged(honest["X-Ailedger-Node"], api.node.clock()) is None
         response = await api.client.get("/p2p/peers", headers=honest)
         assert response.status_code == 200, response.text
 
@@ -173,3 +172,56 @@ async def test_submitted_blocks_are_rate_limited(api: Api, monkeypatch: pytest.M
     ]
     assert answers[:2] == [200, 200]
     assert answers[2:] == [429, 429]
+
+
+# --- the node key ----------------------------------------------------------------------
+
+
+async def test_the_node_key_is_made_once_private_and_is_the_node_id(tmp_path: Path) -> None:
+    """A data directory without a key (a new one, or one from before node keys, whose
+    stored node id was random) gets one, mode 0600; the node id is its public key, the
+    same after a restart."""
+    async with open_api(regtest_settings(tmp_path)) as api:
+        api.node.store.set_meta("node_id", "0123456789abcdef")  # what older versions kept
+        first = (await api.get("/v1/status"))["node_id"]
+    path = tmp_path / KEY_FILE
+    assert path.stat().st_mode & 0o777 == 0o600
+    key = NodeKey(private_key_from_pem(path.read_bytes()))
+    assert first == key.node_id and len(first) == 64
+    async with open_api(regtest_settings(tmp_path)) as api:
+        assert (await api.get("/v1/status"))["node_id"] == first
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        None,
+        [],
+        "hello",
+        {},
+        {"node_id": "zz"},
+        {"network": "regtest", "best": 1},
+        {"header": {}, "transactions": "x"},
+        {"challenge": "00" * 32, "node_id": "00" * 32, "signature": "00" * 64},
+        {"transactions": [1, "x", {}]},
+        {"locator": "x", "limit": 0},
+    ],
+)
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/p2p/hello",
+        "/p2p/hello/finish",
+        "/v1/blocks",
+        "/p2p/blocks",
+        "/p2p/transactions",
+        "/p2p/headers",
+    ],
+)
+async def test_bad_messages_get_a_clear_error_never_a_500(
+    api: Api, path: str, body: object
+) -> None:
+    response = await api.client.post(path, json=body)
+    assert response.status_code < 500, response.text
+    if response.status_code >= 400:
+        assert set(response.json()["error"]) >= {"code", "message"}

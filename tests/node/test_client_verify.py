@@ -28,9 +28,9 @@ from consensus.params import REGTEST
 from consensus.pow import bits_to_target, block_work, check_pow, solve
 from consensus.tx import Transaction, sign_tx, verify_signature
 from node import cli
-from node.client import ApiError, Client, NodeUnavailable, new_nonce, verify_artifact
+from node.client import ApiError, Client, NodeUnavailable, new_nonce
 from node.manifest import digest_path
-from node.verifier import VerifyReport
+from node.verifier import VerifyReport, verify_artifact
 
 ALICE = private_key_from_seed(b"a" * 32)
 MALLORY = private_key_from_seed(b"m" * 32)

@@ -14,7 +14,6 @@ from node.p2p.identity import NodeKey, hello_transcript
 from node.p2p.messages import Best, Hello, HelloAnswer, HelloFinish
 from node.p2p.peers import MAX_ADDRESSES, Direction
 from node.p2p.protocol import (
-    MAX_PENDING,
     MAX_VERIFYING,
     Action,
     Dial,
@@ -27,6 +26,7 @@ from node.p2p.protocol import (
     Send,
     Sync,
 )
+from node.p2p.sessions import MAX_PENDING
 
 GENESIS = "00" * 32
 NOW = 1_000_000
@@ -386,3 +386,11 @@ def test_need_parents_from_a_peer_syncs_from_it() -> None:
     assert a.block_received(b.node_id, "88" * 32, "need-parents", None, NOW) == [
         Sync(b.node_id, b.listen_url, True)
     ]
+
+
+def test_a_driver_may_pass_its_own_signature_check() -> None:
+    a, b = core(1), core(2)
+    a.verify = lambda node_id, transcript, signature: False
+    net = mesh(a, b)
+    net.run(a, a.connect(b.listen_url, NOW))
+    assert a.peer(b.node_id) is None and net.of(Finish, a) == []

@@ -13,6 +13,7 @@ import pytest
 from typer.testing import CliRunner
 
 import consensus.chain
+import node.p2p.headersync
 import node.p2p.identity
 import node.p2p.peers
 import node.p2p.policy
@@ -143,6 +144,10 @@ def test_the_simulator_drives_the_nodes_own_protocol_core(run: tuple[Simulation,
     assert type(simulated.chain.tree) is consensus.chain.BlockTree
     assert node.sim.peer.BlockDownload is node.p2p.policy.BlockDownload
     assert node.p2p.sync.BlockDownload is node.p2p.policy.BlockDownload
+    for decision in ("header_fault", "sync_target", "download_peers", "run_arrived"):
+        shared = getattr(node.p2p.headersync, decision)
+        assert getattr(node.sim.peer, decision) is shared
+        assert getattr(node.p2p.sync, decision) is shared  # the node's sync decides alike
     peer = simulated.core.peers()[0]
     assert type(peer) is node.p2p.peers.Peer and peer.token is not None  # a real session
 

@@ -10,7 +10,7 @@ from starlette.responses import Response
 
 from consensus.chain import Status
 from consensus.errors import BlockNotFound
-from node.api.deps import NodeDep
+from node.api.deps import MiningDep, NodeDep, P2PDep
 from node.api.schemas import BlocksOut, HeadersOut, HealthOut, PeersOut, StatusOut, TipsOut
 from node.daemon import Node
 from node.version import VERSION
@@ -35,7 +35,7 @@ async def metrics(node: NodeDep) -> Response:
 
 
 @router.get("/v1/status", response_model=StatusOut, tags=["chain"])
-async def status(node: NodeDep) -> dict[str, Any]:
+async def status(node: NodeDep, p2p: P2PDep, mining: MiningDep) -> dict[str, Any]:
     tip = node.chain.tip
     return {
         "network": node.params.network,
@@ -47,8 +47,8 @@ async def status(node: NodeDep) -> dict[str, Any]:
         "chain_work": f"{tip.chain_work:064x}",
         "bits": tip.bits,
         "mempool": {"count": len(node.mempool), "bytes": node.mempool.bytes},
-        "peers": node.peer_count(),
-        "mining": node.mining.active,
+        "peers": p2p.peer_count(),
+        "mining": mining.active,
         "syncing": node.syncing,
         "network_active": node.network_active,
     }
@@ -134,12 +134,10 @@ def _tips(node: Node) -> list[dict[str, Any]]:
 
 
 @router.get("/v1/peers", response_model=PeersOut, tags=["node"])
-async def peers(node: NodeDep) -> dict[str, Any]:
+async def peers(node: NodeDep, p2p: P2PDep) -> dict[str, Any]:
     """Every peer we know, connected or not, with any discouragement and its reason."""
     now = node.clock()
     known = [
-        p
-        for p in node.p2p.table.all()
-        if p.connected or p.discouraged(now) or p.last_seen is not None
+        p for p in p2p.table.all() if p.connected or p.discouraged(now) or p.last_seen is not None
     ]
     return {"peers": [p.view(now) for p in known]}

@@ -14,13 +14,13 @@ from fastapi.responses import Response
 
 from consensus.block import Block
 from consensus.errors import BlockNotFound, InvalidBlock
-from node.api.deps import NodeDep, json_body
+from node.api.deps import NodeDep, P2PDep, json_body
 from node.api.errors import ApiError
 from node.p2p.messages import MalformedMessage
 from node.p2p.policy import MAX_FETCH_BLOCKS
 from node.p2p.protocol import Refused
 
-__all__ = ["error_responses", "router"]
+__all__ = ["BLOCK_BODY", "error_responses", "router"]
 
 router = APIRouter(prefix="/p2p", tags=["p2p"])
 
@@ -62,70 +62,123 @@ def _refused(exc: Refused) -> ApiError:
     return ApiError(exc.status, exc.code, exc.message)
 
 
-def sender(node: NodeDep, request: Request) -> str:
-    """The node_id of the session the request names."""
+async def sender(p2p: P2PDep, request: Request) -> str:
+    """The node_id of the session the request names (async: no thread for a lookup)."""
     try:
-        return node.p2p.sender(request.headers)
+        return p2p.sender(request.headers)
     except Refused as exc:
         raise _refused(exc) from None
 
+
+def _body(properties: dict[str, Any]) -> dict[str, Any]:
+    schema = {
+        "type": "object",
+        "required": sorted(properties),
+        "properties": properties,
+    }
+    return {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}}
+
+
+_HEX64 = {"type": "string", "pattern": "^[0-9a-f]{64}$"}
+_HEX128 = {"type": "string", "pattern": "^[0-9a-f]{128}$"}
+_TEXT = {"type": "string", "minLength": 1, "maxLength": 64}
+_HELLO = {
+    "network": _TEXT,
+    "genesis_hash": _TEXT,
+    "node_id": _HEX64,
+    "version": _TEXT,
+    "listen_url": {"type": "string", "minLength": 1, "maxLength": 2048},
+    "best": {
+        "type": "object",
+        "required": ["hash", "height", "chain_work"],
+        "properties": {
+            "hash": _HEX64,
+            "height": {"type": "integer", "minimum": 0},
+            "chain_work": {"type": "string", "pattern": "^[0-9a-fA-F]{1,80}$"},
+        },
+    },
+    "challenge": _HEX64,
+}
+_FINISH = {"node_id": _HEX64, "challenge": _HEX64, "signature": _HEX128}
+BLOCK_BODY = _body(
+    {
+        "header": {"type": "object"},
+        "transactions": {"type": "array", "items": {"type": "object"}, "maxItems": 2000},
+    }
+)
+"""A block in its JSON form (design.md §3; ``hash`` and ``header_hex`` may be added)."""
+_TXS_BODY = _body(
+    {"transactions": {"type": "array", "items": {"type": "object"}, "maxItems": MAX_TXS}}
+)
+_HEADERS_BODY = _body(
+    {
+        "locator": {"type": "array", "items": {"type": "string"}, "maxItems": 200},
+        "limit": {"type": "integer", "minimum": 1, "maximum": 2000},
+    }
+)
 
 Sender = Annotated[str, Depends(sender)]
 _SESSION_ERRORS = (401, 403, 413, 422, 429, 503)
 SessionHeader = Annotated[str | None, Header(alias="X-Ailedger-Session")]
 
 
-@router.post("/hello", responses=error_responses(403, 413, 422, 429, 503))
-async def hello(node: NodeDep, body: JsonBody) -> dict[str, Any]:
+@router.post(
+    "/hello", responses=error_responses(403, 413, 422, 429, 503), openapi_extra=_body(_HELLO)
+)
+async def hello(p2p: P2PDep, body: JsonBody) -> dict[str, Any]:
     """Handshake, step 1: the answer is our hello (with a fresh challenge) and our
     signature over both challenges; another network or genesis is refused."""
     try:
-        return node.p2p.on_hello(body)
+        return p2p.on_hello(body)
     except MalformedMessage as exc:
         raise ApiError(422, "bad-request", str(exc)) from None
     except Refused as exc:
         raise _refused(exc) from None
 
 
-@router.post("/hello/finish", responses=error_responses(401, 403, 413, 422, 429, 503))
-async def finish(node: NodeDep, body: JsonBody) -> dict[str, Any]:
+@router.post(
+    "/hello/finish",
+    responses=error_responses(401, 403, 413, 422, 429, 503),
+    openapi_extra=_body(_FINISH),
+)
+async def finish(p2p: P2PDep, body: JsonBody) -> dict[str, Any]:
     """Handshake, step 2: the dialer's signature over our challenge opens a session:
     ``{"session": token}``, to send in ``X-Ailedger-Session`` from then on."""
     try:
-        return node.p2p.on_finish(body)
+        return p2p.on_finish(body)
     except MalformedMessage as exc:
         raise ApiError(422, "bad-request", str(exc)) from None
     except Refused as exc:
         raise _refused(exc) from None
 
 
-@router.post("/blocks", responses=error_responses(*_SESSION_ERRORS))
+@router.post("/blocks", responses=error_responses(*_SESSION_ERRORS), openapi_extra=BLOCK_BODY)
 async def push_block(
-    node: NodeDep, node_id: Sender, body: JsonBody, session: SessionHeader = None
+    p2p: P2PDep, node_id: Sender, body: JsonBody, session: SessionHeader = None
 ) -> dict[str, Any]:
     """A new block: accepted, duplicate, need-parents, too-new or rejected (with a code)."""
     try:
         block = Block.from_json(body)
     except InvalidBlock as exc:
-        node.p2p.punish(node_id, f"{exc.code}: {exc.message}")
+        p2p.punish(node_id, f"{exc.code}: {exc.message}")
         return {"status": "rejected", "code": exc.code, "message": exc.message}
-    return await node.p2p.on_block(node_id, block)
+    return await p2p.on_block(node_id, block)
 
 
-@router.post("/transactions", responses=error_responses(*_SESSION_ERRORS))
+@router.post("/transactions", responses=error_responses(*_SESSION_ERRORS), openapi_extra=_TXS_BODY)
 async def push_transactions(
-    node: NodeDep, node_id: Sender, body: JsonBody, session: SessionHeader = None
+    p2p: P2PDep, node_id: Sender, body: JsonBody, session: SessionHeader = None
 ) -> dict[str, Any]:
     txs = body.get("transactions") if isinstance(body, dict) else None
     if not isinstance(txs, list) or len(txs) > MAX_TXS:
-        node.p2p.punish(node_id, "malformed transactions message")
+        p2p.punish(node_id, "malformed transactions message")
         raise ApiError(422, "bad-request", f'body must be {{"transactions": [...]}} (<= {MAX_TXS})')
-    return await node.p2p.on_transactions(node_id, txs)
+    return await p2p.on_transactions(node_id, txs)
 
 
-@router.post("/headers", responses=error_responses(*_SESSION_ERRORS))
+@router.post("/headers", responses=error_responses(*_SESSION_ERRORS), openapi_extra=_HEADERS_BODY)
 async def get_headers(
-    node: NodeDep, node_id: Sender, body: JsonBody, session: SessionHeader = None
+    p2p: P2PDep, node_id: Sender, body: JsonBody, session: SessionHeader = None
 ) -> dict[str, Any]:
     """Headers after the first locator hash on our active chain (at most 2000)."""
     locator = body.get("locator") if isinstance(body, dict) else None
@@ -138,7 +191,7 @@ async def get_headers(
         or not 1 <= limit <= 2000
     ):
         raise ApiError(422, "bad-request", "locator: list of <= 200 hashes; 1 <= limit <= 2000")
-    return {"headers": await node.p2p.on_headers(locator, limit)}
+    return {"headers": await p2p.on_headers(locator, limit)}
 
 
 @router.get("/blocks", responses=error_responses(*_SESSION_ERRORS))
@@ -170,5 +223,5 @@ def get_block(
 
 
 @router.get("/peers", responses=error_responses(*_SESSION_ERRORS))
-def get_peers(node: NodeDep, node_id: Sender, session: SessionHeader = None) -> dict[str, Any]:
-    return {"peers": node.p2p.good_addresses()}
+def get_peers(p2p: P2PDep, node_id: Sender, session: SessionHeader = None) -> dict[str, Any]:
+    return {"peers": p2p.good_addresses()}

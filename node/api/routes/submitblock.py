@@ -20,7 +20,7 @@ from consensus.errors import InvalidBlock
 from node.api.deps import NodeDep, json_body
 from node.api.errors import ApiError, reject_status
 from node.api.middleware import TokenBucket
-from node.api.routes.p2p import error_responses
+from node.api.routes.p2p import BLOCK_BODY, error_responses
 
 __all__ = ["BURST", "RATE_PER_S", "router"]
 
@@ -34,18 +34,6 @@ JsonBody = Annotated[Any, Depends(json_body)]
 class SubmitBlockOut(BaseModel):
     hash: str
     status: Literal["accepted", "duplicate", "need-parents", "too-new"]
-
-
-_BLOCK_SCHEMA = {
-    "type": "object",
-    "required": ["header", "transactions"],
-    "properties": {
-        "hash": {"type": "string"},
-        "header": {"type": "object"},
-        "header_hex": {"type": "string"},
-        "transactions": {"type": "array", "items": {"type": "object"}},
-    },
-}
 
 
 def _bucket(request: Request) -> TokenBucket:
@@ -62,12 +50,7 @@ def _bucket(request: Request) -> TokenBucket:
     response_model=SubmitBlockOut,
     responses=error_responses(413, 422, 429, 503)
     | {400: error_responses(403)[403] | {"description": "the block is invalid (its code)"}},
-    openapi_extra={
-        "requestBody": {
-            "required": True,
-            "content": {"application/json": {"schema": _BLOCK_SCHEMA}},
-        }
-    },
+    openapi_extra=BLOCK_BODY,
 )
 async def submit_block(node: NodeDep, request: Request, body: JsonBody) -> dict[str, Any]:
     """Submit a block (JSON form): accepted, duplicate, need-parents (its parent is not

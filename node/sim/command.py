@@ -55,6 +55,9 @@ def simulate(
     """Simulate a network of nodes running the real peer logic and fork choice."""
     from node.sim import Costs, LinkModel, SimConfig, Simulation, dumps, to_json, to_text  # noqa: PLC0415
 
+    if json_file is not None and not json_file.parent.is_dir():
+        typer.echo(f"error: cannot write {json_file}: no such directory", err=True)
+        raise typer.Exit(2)
     config = SimConfig(
         nodes=nodes,
         seed=seed,

@@ -181,3 +181,10 @@ def test_cli_prints_the_summary_and_the_abstractions(tmp_path: Path) -> None:
 def test_cli_refuses_bad_options(bad: list[str]) -> None:
     result = CliRunner().invoke(app, ["simulate", *bad])
     assert result.exit_code == 2
+
+
+def test_cli_refuses_a_json_file_it_cannot_write_before_running(tmp_path: Path) -> None:
+    target = tmp_path / "missing" / "sim.json"
+    result = CliRunner().invoke(app, ["simulate", "--json", str(target)])
+    assert result.exit_code == 2
+    assert "cannot write" in result.output and "nodes" not in result.output

@@ -18,24 +18,14 @@ from __future__ import annotations
 import random
 from collections import deque
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
-from consensus.block import Header
 from consensus.chain import Entry
-from consensus.params import ConsensusParams
 from node.chainstate import BlockOutcome
-from node.p2p.headersync import (
-    MAX_HEADERS,
-    download_peers,
-    header_fault,
-    next_locator,
-    run_arrived,
-    sync_target,
-)
+from node.p2p.headersync import MAX_HEADERS
 from node.p2p.identity import NodeKey
 from node.p2p.messages import Best, Hello, HelloAnswer, HelloFinish
 from node.p2p.peers import Peer
-from node.p2p.policy import BlockDownload
 from node.p2p.protocol import (
     Action,
     Dial,
@@ -50,18 +40,17 @@ from node.p2p.protocol import (
 )
 from node.p2p.service import MAINTAIN_EVERY_S
 from node.sim.chainport import SimChain
-from node.sim.events import US_PER_MS, US_PER_S, EventQueue
-from node.sim.wire import Costs, Fabric, Served, Sizes
+from node.sim.events import US_PER_MS, US_PER_S
+from node.sim.syncing import SimSync
+from node.sim.wire import Host, Served, Sizes
 from node.version import VERSION
 
 if TYPE_CHECKING:
     from node.sim.blocks import SimBlock
 
-__all__ = ["Host", "SimNode", "url_of"]
+__all__ = ["SimNode", "url_of"]
 
 MAINTAIN_US = round(MAINTAIN_EVERY_S * US_PER_S)
-RETRY_WINDOW_US = 20 * US_PER_MS
-"""``Sync._fetch_loop`` sleeps 20 ms when its window is full."""
 _AUTHENTICATED = ("block", "headers", "fetch", "peers")
 
 
@@ -71,20 +60,6 @@ def url_of(index: int) -> str:
 
 def index_of(url: str) -> int:
     return int(url[8:13])
-
-
-class Host(Protocol):
-    """What a simulated node needs of the simulation around it."""
-
-    queue: EventQueue
-    fabric: Fabric
-    params: ConsensusParams
-    genesis: Header
-    costs: Costs
-    blocks: dict[str, SimBlock]
-
-    def held(self, node: int, block_hash: str) -> None:
-        """The node stored the block's body (the reach metric's clock)."""
 
 
 class _Sender:
@@ -127,7 +102,8 @@ class SimNode:
         )
         self.cpu_free_at = 0
         self.syncing = False
-        self.sync_busy = False
+        """Downloading bodies: the core relays no blocks meanwhile (``ChainView``)."""
+        self.syncer = SimSync(self)
         self._senders: dict[str, _Sender] = {}
         self.discouraged: list[tuple[str, str]] = []
         """(node_id, reason) of every discouragement this node made."""
@@ -230,7 +206,7 @@ class SimNode:
         fabric = self.sim.fabric
         fabric.request(self.index, dst, "hello", dial.hello, Sizes.HELLO, answered, failed)
 
-    def _call(
+    def call(
         self,
         peer: Peer,
         kind: str,
@@ -257,7 +233,7 @@ class SimNode:
             if isinstance(urls, list):
                 self.do(self.core.addresses_received(action.node_id, urls, self.now_ms()))
 
-        self._call(peer, "peers", None, Sizes.HTTP, answered, lambda _: None)
+        self.call(peer, "peers", None, Sizes.HTTP, answered, lambda _: None)
 
     # --- serving requests ----------------------------------------------------------------
 
@@ -347,7 +323,7 @@ class SimNode:
                 self._senders.pop(url, None)
                 self.failed(peer)
 
-        self._call(peer, "block", block, Sizes.HTTP + block.size, answered, lost)
+        self.call(peer, "block", block, Sizes.HTTP + block.size, answered, lost)
 
     def mined(self, block: SimBlock) -> None:
         """Our own block: the same chain path as a pushed one."""
@@ -356,116 +332,15 @@ class SimNode:
             self.sim.held(self.index, block.hash)
             self.relay(result.connected)
 
-    # --- sync (``node.p2p.sync.SyncRunner``) ---------------------------------------------
+    # --- sync ----------------------------------------------------------------------------
 
     def _start_sync(self, action: Sync) -> None:
-        if self.sync_busy:
+        """One sync at a time (``SyncRunner``'s lock), from a peer still connected."""
+        if self.syncer.busy:
             return
         peer = self.core.peer(action.node_id)
         if peer is not None:
-            self.sync_busy = True
-            self._request_headers(peer, self.chain.locator(), None)
-
-    def _request_headers(self, peer: Peer, locator: list[str], last: Entry | None) -> None:
-        def answered(headers: Any) -> None:
-            if not isinstance(headers, list):
-                self.failed(peer)
-                self._end_sync()
-                return
-            self.work(self.sim.costs.small_us, lambda: self._headers_arrived(peer, headers, last))
-
-        def failed(_: Any) -> None:
-            self.failed(peer)
-            self._end_sync()
-
-        size = Sizes.HTTP + 40 + Sizes.LOCATOR_HASH * len(locator)
-        self._call(peer, "headers", locator, size, answered, failed)
-
-    def _headers_arrived(self, peer: Peer, headers: list[Header], last: Entry | None) -> None:
-        """A header that does not connect, or is invalid, is misbehaviour; a too-new one
-        stops the run."""
-        accepted, failure = self.chain.process_headers(headers, self.now_ms())
-        fault = header_fault(headers, accepted, failure)
-        if fault is not None:
-            self.misbehaved(peer, fault)
-            self._end_sync()
-            return
-        if accepted:
-            last = self.chain.tree.get(headers[accepted - 1].hash)
-        locator = next_locator(len(headers), headers[-1].hash if headers else None)
-        if failure is None and locator is not None:
-            self._request_headers(peer, locator, last)
-            return
-        self._download(peer, last)
-
-    def _download(self, first: Peer, target: Entry | None) -> None:
-        """The bodies of the best chain the peer announced, from every connected peer at
-        least as high, ``plan.slots`` requests each."""
-        target = sync_target(target, self.chain.tree.get(first.best_hash or ""))
-        needed = self.chain.missing_bodies(target) if target is not None else []
-        if not needed:
-            self._end_sync()
-            return
-        self.syncing = True
-        plan = BlockDownload(needed)
-        peers = download_peers(first, self.core.peers())
-        workers = [len(peers) * plan.slots]
-        for peer in peers:
-            for _ in range(plan.slots):
-                self._fetch(peer, plan, workers)
-
-    def _fetch(self, peer: Peer, plan: BlockDownload, workers: list[int]) -> None:
-        """One download slot (``Sync._fetch_loop``)."""
-        if plan.finished or not peer.connected:
-            self._worker_done(workers)
-            return
-        hashes = plan.next_for(peer.url)
-        if not hashes:
-            self.sim.queue.at(
-                self.now + RETRY_WINDOW_US, lambda _: self._fetch(peer, plan, workers)
-            )
-            return
-
-        def answered(run: Any) -> None:
-            if not isinstance(run, list):
-                failed()
-                return
-            run_arrived(plan, hashes, [(b.hash, b.size) for b in run])
-            for block in run:
-                peer.known_blocks.add(block.hash)
-            if not run:
-                self._worker_done(workers)
-                return
-            cost = sum(self.sim.costs.block(b.txs) for b in run)
-            self.work(cost, lambda: self._connect_run(run, plan))
-            self._fetch(peer, plan, workers)
-
-        def failed(_: Any = None) -> None:
-            plan.failed(hashes)
-            self.failed(peer)
-            self._worker_done(workers)
-
-        size = Sizes.HTTP + Sizes.FETCH_HASH * len(hashes)
-        self._call(peer, "fetch", hashes, size, answered, failed)
-
-    def _connect_run(self, run: list[SimBlock], plan: BlockDownload) -> None:
-        for position, block in enumerate(run):
-            result = self.chain.process_block(block.header, self.now_ms())
-            if result.outcome is BlockOutcome.REJECTED:
-                plan.failed(b.hash for b in run[position:])
-                return
-            if result.outcome is BlockOutcome.ACCEPTED:
-                self.sim.held(self.index, block.hash)
-            plan.received(block.hash)
-
-    def _worker_done(self, workers: list[int]) -> None:
-        workers[0] -= 1
-        if workers[0] == 0:
-            self._end_sync()
-
-    def _end_sync(self) -> None:
-        self.syncing = False
-        self.sync_busy = False
+            self.syncer.start(peer)
 
 
 def _call(then: Callable[[], None]) -> None:

@@ -12,13 +12,18 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from node.p2p.client import TIMEOUT
 from node.sim.events import US_PER_S, EventQueue
 from node.sim.network import Network
 
-__all__ = ["Costs", "Fabric", "Served", "Server", "Sizes"]
+if TYPE_CHECKING:
+    from consensus.block import Header
+    from consensus.params import ConsensusParams
+    from node.sim.blocks import SimBlock
+
+__all__ = ["Costs", "Fabric", "Host", "Served", "Server", "Sizes"]
 
 
 class Sizes:
@@ -84,6 +89,20 @@ class Server(Protocol):
     cpu_free_at: int
 
     def serve(self, kind: str, body: Any, src: int) -> Served: ...
+
+
+class Host(Protocol):
+    """What a simulated node needs of the simulation around it."""
+
+    queue: EventQueue
+    fabric: Fabric
+    params: ConsensusParams
+    genesis: Header
+    costs: Costs
+    blocks: dict[str, SimBlock]
+
+    def held(self, node: int, block_hash: str) -> None:
+        """The node stored the block's body (the reach metric's clock)."""
 
 
 class Fabric:

@@ -20,7 +20,7 @@ import node.p2p.policy
 import node.p2p.protocol
 import node.p2p.service
 import node.p2p.sync
-import node.sim.peer
+import node.sim.syncing
 from node.cli import app
 from node.sim import LinkModel, SimConfig, Simulation, dumps, to_json
 
@@ -142,11 +142,11 @@ def test_the_simulator_drives_the_nodes_own_protocol_core(run: tuple[Simulation,
     assert node.p2p.service.PeerProtocol is node.p2p.protocol.PeerProtocol
     assert type(simulated.core.table) is node.p2p.peers.PeerTable
     assert type(simulated.chain.tree) is consensus.chain.BlockTree
-    assert node.sim.peer.BlockDownload is node.p2p.policy.BlockDownload
+    assert node.sim.syncing.BlockDownload is node.p2p.policy.BlockDownload
     assert node.p2p.sync.BlockDownload is node.p2p.policy.BlockDownload
     for decision in ("header_fault", "sync_target", "download_peers", "run_arrived"):
         shared = getattr(node.p2p.headersync, decision)
-        assert getattr(node.sim.peer, decision) is shared
+        assert getattr(node.sim.syncing, decision) is shared
         assert getattr(node.p2p.sync, decision) is shared  # the node's sync decides alike
     peer = simulated.core.peers()[0]
     assert type(peer) is node.p2p.peers.Peer and peer.token is not None  # a real session

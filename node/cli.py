@@ -42,6 +42,7 @@ from node.cli_interop import BundleOption, BundlePublicKeyOption, bundle_options
 from node.cli_records import load_key, record_app, register_app
 from node.cli_storage import fetch
 from node.client import Client
+from node.sim.command import simulate
 from node.verifier import RecordReport, VerifyReport, verify_artifact
 
 __all__ = ["app", "main"]
@@ -506,6 +507,9 @@ def export(
     except OSError as exc:
         fail(f"cannot write {out_file}: {exc.strerror or exc}", 2)
     err.print(f"wrote {out_file}", markup=False)
+
+
+app.command()(simulate)
 
 
 def main() -> None:

@@ -66,7 +66,7 @@ def running_node(data_dir: Path) -> Iterator[str]:
     command = [
         sys.executable, "-m", "node", "node", "--network", "regtest", "--host", "127.0.0.1",
         "--port", str(port), "--data-dir", str(data_dir), "--admin-token", TOKEN,
-        "--log-level", "warning",
+        "--log-level", "warning", "--blob-quota", "64MiB",
     ]  # fmt: skip
     env = {
         k: v

@@ -193,9 +193,44 @@ _ANY: dict[str, Any] = {"description": "any JSON value (checked by the handler)"
 _LOCATOR = {"type": "array", "maxItems": 200, "items": {"type": "string"}}
 
 
+def _uint(maximum: int) -> dict[str, Any]:
+    return {"type": "integer", "minimum": 0, "maximum": maximum}
+
+
+def block_schema(tx: dict[str, Any]) -> dict[str, Any]:
+    """A block in its JSON form (design §3), as ``Block.from_json`` parses it. (``hash``
+    and ``header_hex`` may be added, and must then agree with the header: a rule no schema
+    states, so they are left out here.)"""
+    header = {
+        "version": _uint(2**32 - 1),
+        "height": _uint(_SAFE),
+        "prev_hash": _hex(64),
+        "merkle_root": _hex(64),
+        "timestamp": _uint(_SAFE),
+        "bits": _uint(2**32 - 1),
+        "miner": _hex(64),
+        "nonce": _uint(_SAFE),
+    }
+    return {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["header", "transactions"],
+        "properties": {
+            "header": {
+                "type": "object",
+                "additionalProperties": False,
+                "required": list(header),
+                "properties": header,
+            },
+            "transactions": {"type": "array", "maxItems": 2000, "items": tx},
+        },
+    }
+
+
 def _bodies(network: str) -> dict[tuple[str, str], dict[str, Any]]:
     tx = transaction_schema(network)
     return {
+        ("post", "/v1/blocks"): block_schema(tx),
         # The peer protocol parses its own messages; a bad one is answered 200 "rejected",
         # 403 (a refused hello) or 422, as each route says.
         ("post", "/p2p/hello"): _ANY,

@@ -36,6 +36,7 @@ from node.artifacts import (
 )
 from node.client import ApiError, NodeUnavailable
 from node.manifest import Artifact, ArtifactError, artifact_size
+from node.records import with_layout
 
 __all__ = [
     "EncryptToOption",
@@ -110,20 +111,9 @@ def with_storage(
 ) -> dict[str, Any] | None:
     """User metadata plus ``storage`` (and a stored directory's layout, which ``fetch``
     reads to unpack it)."""
-    merged = dict(metadata or {})
-    if storage is not None:
-        merged["storage"] = dict(storage)
-        if artifact.is_directory:
-            merged.setdefault(
-                "artifact",
-                {
-                    "type": "directory",
-                    "manifest_version": 1,
-                    "files": artifact.file_count,
-                    "bytes": artifact.total_size,
-                },
-            )
-    return merged or None
+    if storage is None:
+        return dict(metadata) if metadata else None
+    return with_layout({**(metadata or {}), "storage": dict(storage)}, artifact)
 
 
 def fetch(

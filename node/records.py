@@ -22,7 +22,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from consensus.tx import Transaction, sign_tx
 from node.manifest import Artifact, digest_artifact
 
-__all__ = ["RecordWriter", "new_nonce", "now_ms"]
+__all__ = ["RecordWriter", "new_nonce", "now_ms", "with_layout"]
 
 _NONCE_MASK = 2**53 - 1
 _nonce_lock = threading.Lock()
@@ -108,7 +108,7 @@ class RecordWriter(ABC):
             "uri": uri,
             "license": license,
             "derived_from": list(derived_from) or None,
-            "metadata": _with_layout(metadata, artifact),
+            "metadata": with_layout(metadata, artifact),
         }
         return self.submit_record("dataset", payload, key=key, network=network, nonce=nonce)
 
@@ -140,7 +140,7 @@ class RecordWriter(ABC):
             "hyperparameters": _plain(hyperparameters),
             "code_digest": code_digest,
             "metrics": _plain(metrics),
-            "metadata": _with_layout(metadata, artifact),
+            "metadata": with_layout(metadata, artifact),
         }
         return self.submit_record("model", payload, key=key, network=network, nonce=nonce)
 
@@ -203,7 +203,7 @@ def _plain(value: Mapping[str, Any] | None) -> dict[str, Any] | None:
     return dict(value) if value else None
 
 
-def _with_layout(metadata: Mapping[str, Any] | None, artifact: Artifact) -> dict[str, Any] | None:
+def with_layout(metadata: Mapping[str, Any] | None, artifact: Artifact) -> dict[str, Any] | None:
     """User metadata, plus a directory's file count and size (not its whole manifest,
     which would not fit in 8 KiB; the digest already binds it)."""
     merged = dict(metadata or {})
